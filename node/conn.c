@@ -1,0 +1,803 @@
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handle.h"
+#include "log.h"
+#include "msg.h"
+#include "session.h"
+#include "transport.h"
+#include "worker.h"
+
+#define CONN_READ_BUF (64 * 1024)
+#define CONN_COPY_PAYLOAD_MAX 512      /* smaller payloads are copied */
+#define CONN_WRITE_HIGH_WATER (1 << 20) /* bytes pending in the kernel path */
+
+struct conn_wreq {
+	uv_write_t req;
+	struct outbuf out;
+};
+
+static void conn_on_close(uv_handle_t *h);
+
+/* ---- output -------------------------------------------------------- */
+
+static void outbuf_release(struct outbuf *o)
+{
+	for (uint32_t i = 0; i < o->nsegs; i++)
+		msg_unref(o->segs[i].m);
+	free(o->data);
+	free(o->segs);
+	memset(o, 0, sizeof(*o));
+}
+
+static struct outseg *outbuf_seg(struct outbuf *o)
+{
+	if (o->nsegs == o->capsegs) {
+		uint32_t cap = o->capsegs ? o->capsegs * 2 : 8;
+		struct outseg *s = realloc(o->segs, cap * sizeof(*s));
+
+		if (!s)
+			return NULL;
+		o->segs = s;
+		o->capsegs = cap;
+	}
+	return &o->segs[o->nsegs++];
+}
+
+/* Reserves n arena bytes at the end of the buffer; NULL on ENOMEM. */
+static uint8_t *outbuf_reserve(struct outbuf *o, uint32_t n)
+{
+	struct outseg *last;
+	uint8_t *p;
+
+	if (o->len + n > o->cap) {
+		uint32_t cap = o->cap ? o->cap : 256;
+		uint8_t *d;
+
+		while (cap < o->len + n)
+			cap *= 2;
+		d = realloc(o->data, cap);
+		if (!d)
+			return NULL;
+		o->data = d;
+		o->cap = cap;
+	}
+	last = o->nsegs ? &o->segs[o->nsegs - 1] : NULL;
+	if (last && !last->ext && last->off + last->len == o->len) {
+		last->len += n;
+	} else {
+		last = outbuf_seg(o);
+		if (!last)
+			return NULL;
+		*last = (struct outseg){.off = o->len, .len = n};
+	}
+	p = o->data + o->len;
+	o->len += n;
+	return p;
+}
+
+static void conn_dirty(struct conn *c)
+{
+	if (!c->dirty)
+		worker_mark_dirty(c->w, c);
+}
+
+void conn_send(struct conn *c, const struct mqtt_packet *pkt)
+{
+	size_t n = mqtt_encode(pkt, c->version, NULL, 0);
+	uint8_t *p;
+
+	if (c->state == CONN_CLOSING && pkt->type != MQTT_DISCONNECT)
+		return;
+	p = outbuf_reserve(&c->out, (uint32_t)n);
+	if (!p) {
+		log_error("out of memory queueing %s", mqtt_type_name(pkt->type));
+		return;
+	}
+	mqtt_encode(pkt, c->version, p, n);
+	stat_add(&c->w->stats.bytes_out, n);
+	conn_dirty(c);
+}
+
+/*
+ * Topic alias policy (server to client): the first alias_max distinct
+ * topics get aliases in order; later topics go out in full.
+ */
+static uint16_t conn_alias_for(struct conn *c, const struct msg *m, bool *known)
+{
+	void *v;
+
+	*known = false;
+	if (!c->alias_max)
+		return 0;
+	v = strmap_get(&c->alias_out, m->topic, m->topic_len);
+	if (v) {
+		*known = true;
+		return (uint16_t)(uintptr_t)v;
+	}
+	if (c->alias_out_next >= c->alias_max)
+		return 0;
+	/* keys must outlive the map entry: store our own copy */
+	char *key = malloc(m->topic_len + 1u);
+	if (!key)
+		return 0;
+	memcpy(key, m->topic, m->topic_len + 1u);
+	uint16_t alias = ++c->alias_out_next;
+	if (strmap_put(&c->alias_out, key, m->topic_len,
+		       (void *)(uintptr_t)alias)) {
+		free(key);
+		c->alias_out_next--;
+		return 0;
+	}
+	return alias;
+}
+
+int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
+		      bool retain, uint16_t pid, const uint32_t *sub_ids,
+		      uint8_t n_sub_ids)
+{
+	struct mqtt_packet pkt = {.type = MQTT_PUBLISH};
+	struct mqtt_publish *p = &pkt.publish;
+	uint64_t now = worker_now(c->w);
+	bool known = false;
+	uint16_t alias = 0;
+	size_t total, head;
+	uint8_t *dst;
+
+	p->qos = qos;
+	p->dup = dup;
+	p->retain = retain;
+	p->packet_id = pid;
+	p->topic.p = (const uint8_t *)m->topic;
+	p->topic.len = m->topic_len;
+	p->payload.p = m->payload;
+	p->payload.len = m->payload_len;
+	if (c->version == MQTT_V5) {
+		p->props = m->fwd;
+		if (m->expiry_at) {
+			p->props.present |=
+				MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
+			p->props.message_expiry = msg_expiry_left(m, now);
+		}
+		if (n_sub_ids) {
+			p->props.present |=
+				MQTT_PROP_BIT(MQTT_PROP_SUBSCRIPTION_ID);
+			p->props.sub_ids = sub_ids;
+			p->props.sub_id_count = n_sub_ids;
+			p->props.sub_id = sub_ids[0];
+		}
+	}
+	head = mqtt_encode_publish_head(&pkt, c->version, NULL, 0, &total);
+	if (total > c->max_packet) {
+		/* [MQTT-3.1.2-25]: never send it; it counts as delivered */
+		stat_add(&c->w->stats.dropped_too_large, 1);
+		return TERN_ETOOLARGE;
+	}
+	if (c->version == MQTT_V5 && dup == false) {
+		alias = conn_alias_for(c, m, &known);
+		if (alias) {
+			p->props.present |= MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS);
+			p->props.topic_alias = alias;
+			if (known)
+				p->topic.len = 0;
+			head = mqtt_encode_publish_head(&pkt, c->version, NULL,
+							0, &total);
+		}
+	}
+	if (m->payload_len <= CONN_COPY_PAYLOAD_MAX) {
+		dst = outbuf_reserve(&c->out, (uint32_t)total);
+		if (!dst)
+			return TERN_ENOMEM;
+		mqtt_encode(&pkt, c->version, dst, total);
+	} else {
+		struct outseg *s;
+
+		dst = outbuf_reserve(&c->out, (uint32_t)head);
+		if (!dst)
+			return TERN_ENOMEM;
+		mqtt_encode_publish_head(&pkt, c->version, dst, head, &total);
+		s = outbuf_seg(&c->out);
+		if (!s)
+			return TERN_ENOMEM; /* head without payload: stream
+					     * is broken, close it */
+		*s = (struct outseg){.ext = m->payload,
+				     .len = m->payload_len,
+				     .m = msg_ref(m)};
+	}
+	stat_add(&c->w->stats.msgs_out, 1);
+	stat_add(&c->w->stats.msgs_out_qos[qos], 1);
+	stat_add(&c->w->stats.bytes_out, total);
+	conn_dirty(c);
+	return 0;
+}
+
+bool conn_writable(const struct conn *c)
+{
+	return c->state == CONN_ACTIVE &&
+	       c->tcp.write_queue_size < CONN_WRITE_HIGH_WATER;
+}
+
+static void conn_on_write(uv_write_t *req, int status)
+{
+	struct conn_wreq *wr = (struct conn_wreq *)req;
+	struct conn *c = req->handle->data;
+
+	(void)status; /* a failed write shows up as a read error */
+	outbuf_release(&wr->out);
+	free(wr);
+	/* the socket caught up: send what waited for it */
+	if (c && c->s && c->s->queue && conn_writable(c))
+		session_drain(c->s);
+}
+
+static void conn_flush(struct conn *c)
+{
+	struct outbuf *o = &c->out;
+	uv_buf_t stackbufs[64], *bufs = stackbufs;
+	struct conn_wreq *wr;
+	size_t skip;
+	int n;
+
+	if (!o->nsegs)
+		return;
+	if (uv_is_closing((uv_handle_t *)&c->tcp)) {
+		outbuf_release(o);
+		return;
+	}
+	if (o->nsegs > 64) {
+		bufs = malloc(o->nsegs * sizeof(*bufs));
+		if (!bufs) {
+			outbuf_release(o);
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < o->nsegs; i++) {
+		struct outseg *s = &o->segs[i];
+		const uint8_t *base = s->ext ? s->ext : o->data + s->off;
+
+		bufs[i] = uv_buf_init((char *)base, s->len);
+	}
+	if (c->xl) {
+		unsigned top = c->xl->n - 1;
+
+		if (c->xl->ops[top]->output(c, top, bufs, o->nsegs))
+			conn_close(c, 0, true);
+		outbuf_release(o);
+		goto out;
+	}
+	n = uv_try_write((uv_stream_t *)&c->tcp, bufs, o->nsegs);
+	skip = n > 0 ? (size_t)n : 0;
+	uint32_t first = 0;
+	while (first < o->nsegs && skip >= bufs[first].len)
+		skip -= bufs[first++].len;
+	if (first == o->nsegs) {
+		outbuf_release(o);
+		goto out;
+	}
+	if (n < 0 && n != UV_EAGAIN) {
+		outbuf_release(o);
+		goto out;
+	}
+	bufs[first].base += skip;
+	bufs[first].len -= skip;
+	wr = malloc(sizeof(*wr));
+	if (!wr) {
+		outbuf_release(o);
+		goto out;
+	}
+	wr->out = *o;
+	memset(o, 0, sizeof(*o));
+	if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs + first,
+		     wr->out.nsegs - first, conn_on_write)) {
+		outbuf_release(&wr->out);
+		free(wr);
+	}
+out:
+	if (bufs != stackbufs)
+		free(bufs);
+}
+
+struct conn_rawreq {
+	uv_write_t req;
+	uv_buf_t buf;
+	uint8_t data[];
+};
+
+static void conn_on_raw_write(uv_write_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
+	      unsigned n)
+{
+	struct conn_rawreq *wr;
+	size_t total = 0, off = 0, skip;
+	int rc;
+
+	if (layer > 0)
+		return c->xl->ops[layer - 1]->output(c, layer - 1, bufs, n);
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return 0;
+	for (unsigned i = 0; i < n; i++)
+		total += bufs[i].len;
+	if (!total)
+		return 0;
+	rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+	if (rc < 0 && rc != UV_EAGAIN)
+		return TERN_EIO;
+	skip = rc > 0 ? (size_t)rc : 0;
+	if (skip == total)
+		return 0;
+	wr = malloc(sizeof(*wr) + total - skip);
+	if (!wr)
+		return TERN_ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = bufs[i].len;
+		const char *base = bufs[i].base;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		memcpy(wr->data + off, base + skip, len - skip);
+		off += len - skip;
+		skip = 0;
+	}
+	wr->buf = uv_buf_init((char *)wr->data, (unsigned)off);
+	if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &wr->buf, 1,
+		     conn_on_raw_write)) {
+		free(wr);
+		return TERN_EIO;
+	}
+	return 0;
+}
+
+int conn_add_layer(struct conn *c, const struct transport_ops *ops,
+		   void *state)
+{
+	if (!c->xl) {
+		c->xl = calloc(1, sizeof(*c->xl));
+		if (!c->xl)
+			return TERN_ENOMEM;
+	}
+	if (c->xl->n == CONN_MAX_LAYERS)
+		return TERN_ELIMIT;
+	c->xl->ops[c->xl->n] = ops;
+	c->xl->state[c->xl->n] = state;
+	c->xl->n++;
+	return 0;
+}
+
+void conn_layers_free(struct conn_layers *xl)
+{
+	if (!xl)
+		return;
+	for (unsigned i = 0; i < xl->n; i++)
+		if (xl->ops[i]->free)
+			xl->ops[i]->free(xl->state[i]);
+	free(xl);
+}
+
+void conn_flush_all(struct worker *w)
+{
+	struct conn *c;
+
+	while ((c = w->dirty)) {
+		w->dirty = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		conn_flush(c);
+	}
+}
+
+/* ---- lifecycle ----------------------------------------------------- */
+
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)hint;
+	*buf = uv_buf_init((char *)c->w->rbuf, CONN_READ_BUF);
+}
+
+/* Keeps bytes [p, p+n) for the next read. */
+static int conn_keep(struct conn *c, const uint8_t *p, size_t n)
+{
+	if (n == 0) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rlen = c->rcap = 0;
+		return 0;
+	}
+	if (p >= c->rbuf && c->rbuf && p < c->rbuf + c->rcap) {
+		memmove(c->rbuf, p, n);
+		c->rlen = (uint32_t)n;
+		return 0;
+	}
+	if (n > c->rcap) {
+		uint8_t *b = realloc(c->rbuf, n);
+
+		if (!b)
+			return TERN_ENOMEM;
+		c->rbuf = b;
+		c->rcap = (uint32_t)n;
+	}
+	memcpy(c->rbuf, p, n);
+	c->rlen = (uint32_t)n;
+	return 0;
+}
+
+static void conn_protocol_fail(struct conn *c, int err)
+{
+	uint8_t reason = mqtt_err_reason(err);
+
+	stat_add(&c->w->stats.protocol_errors, 1);
+	log_debug("%s: %s, closing", c->peer, tern_strerror(err));
+	if (c->state == CONN_NEW && err == TERN_ETOOLARGE &&
+	    c->version == 0) {
+		conn_close(c, 0, true);
+		return;
+	}
+	conn_close(c, reason, true);
+}
+
+/* Decodes and handles every whole packet in data[0..len). */
+static void conn_process(struct conn *c, const uint8_t *data, size_t len)
+{
+	const struct tern_config *cfg = &c->w->node->cfg;
+	size_t off = 0;
+
+	while (off < len && c->state != CONN_CLOSING) {
+		struct mqtt_packet pkt;
+		size_t used = 0;
+		int rc;
+
+		rc = mqtt_decode(data + off, len - off, c->version,
+				 cfg->max_packet_size, &pkt, &used);
+		if (rc == TERN_ENEEDMORE)
+			break;
+		if (rc == TERN_EVERSION && pkt.type == MQTT_CONNECT &&
+		    c->state == CONN_NEW) {
+			handle_bad_version(c, pkt.connect.version);
+			return;
+		}
+		if (rc) {
+			conn_protocol_fail(c, rc);
+			return;
+		}
+		c->cur = data + off;
+		c->cur_avail = len - off;
+		off += used;
+		stat_add(&c->w->stats.bytes_in, used);
+		if (c->keepalive)
+			c->deadline = worker_now(c->w) +
+				      (uint64_t)c->keepalive * 1500;
+		handle_packet(c, &pkt);
+		if (c->moved)
+			return; /* handed to another worker */
+	}
+	if (c->state != CONN_CLOSING && conn_keep(c, data + off, len - off))
+		conn_close(c, MQTT_RC_UNSPECIFIED, true);
+}
+
+/* MQTT bytes in: joins them to a kept partial packet and processes. */
+static void conn_feed(struct conn *c, const uint8_t *data, size_t nread)
+{
+	if (c->state == CONN_CLOSING || c->moved)
+		return;
+	if (c->rlen) {
+		size_t need = c->rlen + nread;
+
+		if (need > c->rcap) {
+			/* geometric growth: a large packet arrives in many
+			 * reads */
+			size_t cap = (size_t)c->rcap * 2 > need
+					     ? (size_t)c->rcap * 2
+					     : need;
+			uint8_t *b = realloc(c->rbuf, cap);
+
+			if (!b) {
+				conn_close(c, MQTT_RC_UNSPECIFIED, true);
+				return;
+			}
+			c->rbuf = b;
+			c->rcap = (uint32_t)cap;
+		}
+		memcpy(c->rbuf + c->rlen, data, nread);
+		c->rlen = (uint32_t)need;
+		conn_process(c, c->rbuf, need);
+	} else {
+		conn_process(c, data, nread);
+	}
+}
+
+int conn_up(struct conn *c, unsigned layer, const uint8_t *data, size_t len)
+{
+	if (c->state == CONN_CLOSING || c->moved)
+		return 0;
+	if (c->xl && layer + 1 < c->xl->n)
+		return c->xl->ops[layer + 1]->input(c, layer + 1, data, len);
+	conn_feed(c, data, len);
+	return 0;
+}
+
+static void conn_on_read(uv_stream_t *stream, ssize_t nread,
+			 const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+	int rc;
+
+	if (nread < 0) {
+		conn_close(c, 0, true);
+		return;
+	}
+	if (nread == 0 || c->state == CONN_CLOSING)
+		return;
+	if (!c->xl) {
+		conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+		return;
+	}
+	rc = c->xl->ops[0]->input(c, 0, (const uint8_t *)buf->base,
+				  (size_t)nread);
+	if (rc && c->state != CONN_CLOSING && !c->moved) {
+		log_info("%s: %s: %s, closing", c->peer, c->xl->ops[0]->name,
+			 tern_strerror(rc));
+		conn_close(c, 0, true);
+	}
+}
+
+static struct conn *conn_new(struct worker *w, unsigned listener)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	if (uv_tcp_init(&w->loop, &c->tcp)) {
+		free(c);
+		return NULL;
+	}
+	c->tcp.data = c;
+	c->w = w;
+	c->listener = listener;
+	c->max_packet = w->node->cfg.max_packet_size;
+	c->receive_max = 65535;
+	strmap_init(&c->alias_out);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	c->deadline = worker_now(w) + w->node->cfg.connect_timeout_ms;
+	atomic_fetch_add(&w->node->n_conns, 1);
+	stat_add(&w->stats.conns_by_listener[listener], 1);
+	return c;
+}
+
+static void conn_start(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (!c->peer[0] &&
+	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		char ip[48] = "?";
+		int port = 0;
+
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(a, ip, sizeof(ip));
+			port = ntohs(a->sin6_port);
+		} else if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			uv_ip4_name(a, ip, sizeof(ip));
+			port = ntohs(a->sin_port);
+		} else {
+			snprintf(ip, sizeof(ip), "local");
+		}
+		snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+	}
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc,
+			  conn_on_read))
+		conn_close(c, 0, true);
+}
+
+void conn_accept(struct worker *w, uv_stream_t *server, unsigned idx)
+{
+	struct conn *c = conn_new(w, idx);
+
+	if (!c) {
+		log_error("out of memory accepting a connection");
+		return;
+	}
+	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+		conn_close(c, 0, true);
+		return;
+	}
+	if (transport_attach(c)) {
+		conn_close(c, 0, true);
+		return;
+	}
+	if (atomic_load(&w->node->n_conns) > w->node->cfg.max_connections) {
+		log_warn("max_connections (%u) reached: refusing a connection",
+			 w->node->cfg.max_connections);
+		conn_close(c, 0, true);
+		return;
+	}
+	conn_start(c);
+}
+
+void conn_adopt(struct worker *w, int fd, uint8_t *bytes, size_t len,
+		unsigned listener, const char *peer, struct conn_layers *xl)
+{
+	struct conn *c = conn_new(w, listener);
+
+	if (!c) {
+		close(fd);
+		free(bytes);
+		conn_layers_free(xl);
+		return;
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->xl = xl;
+	for (unsigned i = 0; xl && i < xl->n; i++)
+		if (xl->ops[i]->rebind)
+			xl->ops[i]->rebind(c, i);
+	if (uv_tcp_open(&c->tcp, fd)) {
+		close(fd);
+		free(bytes);
+		conn_close(c, 0, true);
+		return;
+	}
+	conn_start(c);
+	if (c->state != CONN_CLOSING)
+		conn_feed(c, bytes, len);
+	free(bytes);
+}
+
+int conn_handoff(struct conn *c, uint32_t to)
+{
+	struct worker *w = c->w;
+	struct wmsg *wm = worker_msg_new(WMSG_HANDOFF, c->cur_avail);
+	uv_os_fd_t fd;
+	int nfd;
+
+	if (!wm)
+		return TERN_ENOMEM;
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) || (nfd = dup(fd)) < 0) {
+		free(wm);
+		return TERN_EIO;
+	}
+	wm->fd = nfd;
+	wm->xl = c->xl; /* the layers' state moves with the socket */
+	c->xl = NULL;
+	wm->listener = c->listener;
+	wm->len1 = c->cur_avail;
+	memcpy(wm->data, c->cur, c->cur_avail);
+	snprintf(wm->peer, sizeof(wm->peer), "%s", c->peer);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->moved = true; /* tells conn_process to stop */
+	atomic_fetch_sub(&w->node->n_conns, 1);
+	conn_close(c, 0, false);
+	worker_post(w->node, to, wm);
+	return 0;
+}
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->handle->data;
+
+	(void)status;
+	free(req);
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+}
+
+void conn_force_close(struct conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+}
+
+void conn_close(struct conn *c, uint8_t reason, bool abnormal)
+{
+	struct worker *w = c->w;
+
+	if (c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_ACTIVE)
+		stat_add(&w->stats.disconnects, 1);
+	if (reason >= 0x80 && c->version == MQTT_V5 && !c->disconnect_sent &&
+	    c->state == CONN_ACTIVE) {
+		struct mqtt_packet d = {.type = MQTT_DISCONNECT};
+
+		d.disconnect.reason = reason;
+		c->disconnect_sent = true;
+		conn_send(c, &d);
+	}
+	c->state = CONN_CLOSING;
+	if (c->s) {
+		struct session *s = c->s;
+
+		c->s = NULL;
+		s->conn = NULL;
+		session_detach(s, abnormal);
+	}
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	/* unlink now so sweeps and shutdown skip it */
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (w->conns == c)
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	if (c->out.nsegs) {
+		uv_shutdown_t *req = malloc(sizeof(*req));
+
+		conn_flush(c);
+		if (req && uv_shutdown(req, (uv_stream_t *)&c->tcp,
+				       conn_on_shutdown) == 0)
+			return;
+		free(req);
+	}
+	uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+}
+
+static void conn_on_close(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	const char *key;
+	size_t klen;
+	void *val;
+
+	if (c->dirty) {
+		/* still on the dirty list: let the flusher drop it */
+		struct worker *w = c->w;
+		struct conn **pp = &w->dirty;
+
+		while (*pp && *pp != c)
+			pp = &(*pp)->dirty_next;
+		if (*pp)
+			*pp = c->dirty_next;
+	}
+	outbuf_release(&c->out);
+	for (size_t i = 0; strmap_next(&c->alias_out, &i, &key, &klen, &val);)
+		free((char *)key);
+	strmap_free(&c->alias_out);
+	for (uint16_t i = 0; i < c->alias_in_n; i++)
+		free(c->alias_in[i]);
+	free(c->alias_in);
+	free(c->rbuf);
+	free(c->cert_user);
+	conn_layers_free(c->xl);
+	stat_sub(&c->w->stats.conns_by_listener[c->listener], 1);
+	if (!c->moved)
+		atomic_fetch_sub(&c->w->node->n_conns, 1);
+	free(c);
+}
+
+void conn_sweep(struct worker *w, uint64_t now)
+{
+	struct conn *c = w->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->deadline && now > c->deadline) {
+			if (c->state == CONN_NEW) {
+				log_info("%s: no CONNECT within %u ms, closing",
+					 c->peer,
+					 w->node->cfg.connect_timeout_ms);
+				conn_close(c, 0, true);
+			} else {
+				log_info("%s: keepalive timeout, closing",
+					 c->peer);
+				conn_close(c, MQTT_RC_KEEP_ALIVE_TIMEOUT, true);
+			}
+		}
+	}
+}

@@ -1,0 +1,179 @@
+/*
+ * conn.h - one client connection on a worker loop: socket I/O, the read
+ * buffer, packet framing, batched writes, keepalive and close.
+ *
+ * Bytes go socket -> conn_on_read -> mqtt_decode -> handler (handle_*.c).
+ * Output is encoded into the connection's out buffer and written once per
+ * loop iteration (worker's prepare hook) with one uv_write of several
+ * buffers; message payloads are referenced from the shared struct msg, not
+ * copied, when they are large.
+ */
+#ifndef TERN_CONN_H
+#define TERN_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mqtt.h"
+#include "node.h"
+#include "strmap.h"
+
+struct msg;
+struct conn;
+
+/*
+ * A byte-stream layer between the socket and MQTT (TLS, WebSocket). Layers
+ * are stacked bottom (0, next to the socket) to top; plain TCP has none.
+ * Every callback runs on the connection's worker loop.
+ */
+struct transport_ops {
+	const char *name;
+	/*
+	 * Bytes from below (the socket or layer-1). Hand what the layer
+	 * produces for above to conn_up(c, layer, ...) and anything it must
+	 * answer itself (handshakes, pongs) to conn_down(c, layer, ...).
+	 * Returns 0, or a negative tern_err to close the connection.
+	 */
+	int (*input)(struct conn *c, unsigned layer, const uint8_t *data,
+		     size_t len);
+	/* MQTT bytes going down: transform and conn_down() all of them. */
+	int (*output)(struct conn *c, unsigned layer, const uv_buf_t *bufs,
+		      unsigned n);
+	/* The connection moved to another worker's loop (CONNECT hand-off). */
+	void (*rebind)(struct conn *c, unsigned layer);
+	/* Frees the layer's state. */
+	void (*free)(void *state);
+};
+
+#define CONN_MAX_LAYERS 2
+
+struct conn_layers {
+	unsigned n;
+	const struct transport_ops *ops[CONN_MAX_LAYERS];
+	void *state[CONN_MAX_LAYERS];
+};
+
+enum conn_state {
+	CONN_NEW = 0,   /* waiting for CONNECT */
+	CONN_ACTIVE,    /* CONNACK sent */
+	CONN_CLOSING,   /* no more input handled */
+};
+
+struct outseg {
+	const uint8_t *ext; /* NULL: arena bytes at off */
+	uint32_t off;
+	uint32_t len;
+	struct msg *m;      /* reference held for ext */
+};
+
+struct outbuf {
+	uint8_t *data;
+	uint32_t len, cap;
+	struct outseg *segs;
+	uint32_t nsegs, capsegs;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	struct worker *w;
+	struct conn *prev, *next; /* worker's list */
+	struct conn *dirty_next;
+	bool dirty;
+	uint8_t state;
+	uint8_t version;
+	bool anonymous_ok;
+	bool disconnect_sent;
+	bool moved; /* handed to another worker */
+	uint16_t keepalive;
+	uint64_t deadline; /* ms: connect timeout, then keepalive */
+	struct session *s;
+	unsigned listener;
+
+	uint8_t *rbuf; /* partial packet kept between reads */
+	uint32_t rlen, rcap;
+	const uint8_t *cur;  /* current packet start (valid in handler) */
+	size_t cur_avail;    /* bytes from cur to end of read data */
+
+	struct outbuf out;
+	struct conn_layers *xl; /* NULL: plain TCP */
+
+	/* what the client accepts (MQTT 5 CONNECT properties) */
+	uint32_t max_packet;
+	uint16_t receive_max;
+	uint16_t alias_max;
+	bool problem_info;
+
+	/* topic aliases: client->server (index = alias - 1) */
+	char **alias_in;
+	uint16_t alias_in_n;
+	/* server->client: topic -> alias */
+	struct strmap alias_out;
+	uint16_t alias_out_next;
+
+	char *cert_user; /* from the TLS client certificate (malloc'd) */
+	char peer[64];
+};
+
+/* Accepts a pending connection on listener `idx` of worker w. */
+void conn_accept(struct worker *w, uv_stream_t *server, unsigned idx);
+
+/*
+ * Adopts a socket handed over by another worker with the bytes already read
+ * from it (starting at its CONNECT). Takes fd and bytes (freed here).
+ */
+void conn_adopt(struct worker *w, int fd, uint8_t *bytes, size_t len,
+		unsigned listener, const char *peer, struct conn_layers *xl);
+
+/* Pushes a layer on top of the connection's stack (takes state). */
+int conn_add_layer(struct conn *c, const struct transport_ops *ops,
+		   void *state);
+
+/* Frees a layer stack and every layer's state. NULL is fine. */
+void conn_layers_free(struct conn_layers *xl);
+
+/* Bytes produced by `layer` for the layer above it (or for MQTT). */
+int conn_up(struct conn *c, unsigned layer, const uint8_t *data, size_t len);
+
+/* Bytes produced by `layer` for the layer below it (or the socket). Copies. */
+int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
+	      unsigned n);
+
+/*
+ * Hands the connection to worker `to` (its CONNECT is reprocessed there).
+ * The conn is closed here; conn->cur..cur_avail are the bytes passed on,
+ * with the transport layers (their state moves, it is not copied).
+ */
+int conn_handoff(struct conn *c, uint32_t to);
+
+/* Encodes a control packet for the connection's version. */
+void conn_send(struct conn *c, const struct mqtt_packet *pkt);
+
+/*
+ * Sends one PUBLISH of message m. Applies the topic alias policy and the
+ * client's maximum packet size (returns TERN_ETOOLARGE, nothing sent).
+ */
+int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
+		      bool retain, uint16_t pid, const uint32_t *sub_ids,
+		      uint8_t n_sub_ids);
+
+/* True while the socket keeps up (pending output under the limit). */
+bool conn_writable(const struct conn *c);
+
+/*
+ * Closes the connection. reason >= 0x80 is sent as a DISCONNECT to an MQTT 5
+ * client that completed CONNECT (once). `abnormal` decides the will: true
+ * for anything but a client's DISCONNECT. Idempotent.
+ */
+void conn_close(struct conn *c, uint8_t reason, bool abnormal);
+
+/* Closes the handle now, whatever is pending (shutdown grace over). */
+void conn_force_close(struct conn *c);
+
+/* Writes out every dirty connection of the worker. */
+void conn_flush_all(struct worker *w);
+
+/* Keepalive and connect-timeout check for every connection. */
+void conn_sweep(struct worker *w, uint64_t now);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * handle_publish.c - PUBLISH from a client and the acknowledgements of the
+ * QoS 1/2 flows in both directions.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "handle.h"
+#include "log.h"
+#include "msg.h"
+#include "router.h"
+#include "session.h"
+#include "topic.h"
+
+static void publish_ack(struct conn *c, uint8_t type, uint16_t pid,
+			uint8_t reason)
+{
+	struct mqtt_packet a = {.type = type};
+
+	a.ack.packet_id = pid;
+	a.ack.reason = reason;
+	conn_send(c, &a);
+}
+
+/* Resolves the topic alias of a v5 PUBLISH [MQTT-3.3.2-7..12]. */
+static int publish_topic(struct conn *c, const struct mqtt_publish *p,
+			 const char **topic, size_t *len)
+{
+	const struct tern_config *cfg = &c->w->node->cfg;
+	uint16_t alias;
+
+	*topic = (const char *)p->topic.p;
+	*len = p->topic.len;
+	if (!(p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS))) {
+		if (!*len) {
+			handle_fail(c, MQTT_RC_PROTOCOL_ERROR,
+				    "empty topic without topic alias");
+			return -1;
+		}
+		return 0;
+	}
+	alias = p->props.topic_alias;
+	if (alias == 0 || alias > cfg->max_topic_alias) {
+		handle_fail(c, MQTT_RC_TOPIC_ALIAS_INVALID,
+			    "topic alias out of range");
+		return -1;
+	}
+	if (!c->alias_in) {
+		c->alias_in = calloc(cfg->max_topic_alias, sizeof(char *));
+		if (!c->alias_in) {
+			handle_fail(c, MQTT_RC_UNSPECIFIED, "out of memory");
+			return -1;
+		}
+		c->alias_in_n = (uint16_t)cfg->max_topic_alias;
+	}
+	if (*len) {
+		char *copy = malloc(*len + 1);
+
+		if (!copy) {
+			handle_fail(c, MQTT_RC_UNSPECIFIED, "out of memory");
+			return -1;
+		}
+		memcpy(copy, *topic, *len);
+		copy[*len] = 0;
+		free(c->alias_in[alias - 1]);
+		c->alias_in[alias - 1] = copy;
+		return 0;
+	}
+	if (!c->alias_in[alias - 1]) {
+		handle_fail(c, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
+		return -1;
+	}
+	*topic = c->alias_in[alias - 1];
+	*len = strlen(*topic);
+	return 0;
+}
+
+void handle_publish(struct conn *c, const struct mqtt_publish *p)
+{
+	struct worker *w = c->w;
+	const struct tern_config *cfg = &w->node->cfg;
+	struct session *s = c->s;
+	const char *topic;
+	size_t tlen;
+	struct msg *m;
+
+	if (p->qos > cfg->max_qos) {
+		handle_fail(c, MQTT_RC_QOS_NOT_SUPPORTED,
+			    "QoS above maximum QoS");
+		return;
+	}
+	if (p->retain && !cfg->retain_available) {
+		handle_fail(c, MQTT_RC_RETAIN_NOT_SUPPORTED,
+			    "retain is not available");
+		return;
+	}
+	if (p->props.sub_id_count) {
+		handle_fail(c, MQTT_RC_PROTOCOL_ERROR,
+			    "subscription identifier from a client");
+		return;
+	}
+	if ((p->props.present & MQTT_PROP_BIT(MQTT_PROP_RESPONSE_TOPIC)) &&
+	    !topic_name_valid((const char *)p->props.response_topic.p,
+			      p->props.response_topic.len, 0)) {
+		/* [MQTT-3.3.2-14] */
+		handle_fail(c, MQTT_RC_PROTOCOL_ERROR,
+			    "response topic is not a valid topic name");
+		return;
+	}
+	if (publish_topic(c, p, &topic, &tlen))
+		return;
+	if (!topic_name_valid(topic, tlen, cfg->max_topic_levels)) {
+		handle_fail(c, MQTT_RC_TOPIC_NAME_INVALID,
+			    "invalid topic name");
+		return;
+	}
+	if ((p->props.present & MQTT_PROP_BIT(MQTT_PROP_PAYLOAD_FORMAT)) &&
+	    p->props.payload_format == 1 &&
+	    !mqtt_utf8_valid(p->payload.p, p->payload.len)) {
+		/* [MQTT-3.3.2-4]-style check: refuse, do not route */
+		if (p->qos)
+			publish_ack(c, p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
+				    p->packet_id,
+				    MQTT_RC_PAYLOAD_FORMAT_INVALID);
+		return;
+	}
+	stat_add(&w->stats.msgs_in, 1);
+	stat_add(&w->stats.msgs_in_qos[p->qos], 1);
+	if (p->qos == 2) {
+		if (session_qos2_has(s, p->packet_id)) {
+			/* a resend: acknowledge, do not route again
+			 * [MQTT-4.3.3-9] */
+			publish_ack(c, MQTT_PUBREC, p->packet_id, 0);
+			return;
+		}
+		if (s->n_qos2_in >= cfg->max_inflight) {
+			handle_fail(c, MQTT_RC_RECEIVE_MAX_EXCEEDED,
+				    "receive maximum exceeded");
+			return;
+		}
+	}
+	m = msg_new(topic, tlen, p->qos, p->retain, &p->props, p->payload.p,
+		    p->payload.len, worker_now(w));
+	if (!m) {
+		if (p->qos)
+			publish_ack(c, p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC,
+				    p->packet_id, MQTT_RC_QUOTA_EXCEEDED);
+		return;
+	}
+	m->origin = s;
+	m->origin_worker = w->id;
+	if (p->qos == 2 && session_qos2_add(s, p->packet_id)) {
+		msg_unref(m);
+		publish_ack(c, MQTT_PUBREC, p->packet_id,
+			    MQTT_RC_QUOTA_EXCEEDED);
+		return;
+	}
+	router_publish(w, m);
+	msg_unref(m);
+	if (p->qos == 1)
+		publish_ack(c, MQTT_PUBACK, p->packet_id, 0);
+	else if (p->qos == 2)
+		publish_ack(c, MQTT_PUBREC, p->packet_id, 0);
+}
+
+void handle_puback(struct conn *c, const struct mqtt_packet *pkt)
+{
+	int rc = pkt->type == MQTT_PUBACK
+			 ? session_on_puback(c->s, pkt->ack.packet_id)
+			 : session_on_pubcomp(c->s, pkt->ack.packet_id);
+
+	if (rc)
+		log_debug("%s: %s for unknown packet id %u", c->peer,
+			  mqtt_type_name(pkt->type), pkt->ack.packet_id);
+}
+
+void handle_pubrec(struct conn *c, const struct mqtt_ack *p)
+{
+	if (session_on_pubrec(c->s, p->packet_id, p->reason) &&
+	    p->reason < 0x80)
+		publish_ack(c, MQTT_PUBREL, p->packet_id,
+			    MQTT_RC_PACKET_ID_NOT_FOUND);
+}
+
+void handle_pubrel(struct conn *c, const struct mqtt_ack *p)
+{
+	uint8_t reason = 0;
+
+	if (!session_qos2_has(c->s, p->packet_id))
+		reason = MQTT_RC_PACKET_ID_NOT_FOUND;
+	session_qos2_del(c->s, p->packet_id);
+	publish_ack(c, MQTT_PUBCOMP, p->packet_id, reason); /* [MQTT-4.3.3-11] */
+}

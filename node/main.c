@@ -1,0 +1,176 @@
+/*
+ * main.c - ternd: load the config, raise the file limit, create the data
+ * dir and node identity, start the workers, wait for SIGTERM/SIGINT, stop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "admin.h"
+#include "config.h"
+#include "log.h"
+#include "node.h"
+#include "tern_err.h"
+#include "retain.h"
+#include "tls.h"
+#include "worker.h"
+
+extern char **environ;
+
+static void main_on_signal(uv_signal_t *sig, int signum)
+{
+	log_info("signal %d: shutting down", signum);
+	uv_stop(sig->loop);
+}
+
+static void main_on_sighup(uv_signal_t *sig, int signum)
+{
+	struct tern_node *n = sig->data;
+	char err[512];
+
+	(void)signum;
+	if (tls_reload(n, err, sizeof(err)))
+		log_error("SIGHUP: TLS reload failed, keeping the old "
+			  "certificate: %s",
+			  err);
+	else if (n->tls)
+		log_info("SIGHUP: TLS certificate and key reloaded");
+}
+
+/* Raises the soft open-file limit to the hard one. */
+static void main_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("open file limit raised to %llu",
+			 (unsigned long long)rl.rlim_cur);
+}
+
+/*
+ * The node's identity lives in its data dir, created on first start and
+ * never derived from an address or host name (pods change both).
+ */
+static int main_node_id(const char *dir, char *id, size_t cap)
+{
+	char path[600];
+	FILE *f;
+
+	if (mkdir(dir, 0750) && errno != EEXIST) {
+		log_error("data_dir %s: cannot create: %s", dir,
+			  strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/node-id", dir);
+	f = fopen(path, "r");
+	if (f) {
+		int ok = fgets(id, (int)cap, f) != NULL;
+
+		fclose(f);
+		id[strcspn(id, "\n")] = 0;
+		if (ok && id[0])
+			return 0;
+	}
+	{
+		unsigned char r[16];
+		int fd = open("/dev/urandom", O_RDONLY);
+
+		if (fd < 0 || read(fd, r, sizeof(r)) != (ssize_t)sizeof(r)) {
+			if (fd >= 0)
+				close(fd);
+			log_error("cannot read /dev/urandom");
+			return -1;
+		}
+		close(fd);
+		for (int i = 0; i < 16; i++)
+			snprintf(id + 2 * i, cap - 2 * (size_t)i, "%02x", r[i]);
+	}
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", id) < 0 || fclose(f)) {
+		log_error("data_dir %s: cannot write node-id: %s", dir,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct tern_node node;
+	uv_signal_t sigterm, sigint, sighup;
+	char err[512], id[64];
+	uv_loop_t *loop;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	rc = config_load(&node.cfg, argc, argv, environ, err, sizeof(err));
+	if (rc == 1)
+		return 0;
+	if (rc) {
+		fprintf(stderr, "ternd: %s\n", err);
+		return 2;
+	}
+	log_setup(node.cfg.log_level, node.cfg.log_json);
+	main_raise_nofile();
+	if (main_node_id(node.cfg.data_dir, id, sizeof(id)))
+		return 1;
+	srand((unsigned)(time(NULL) ^ getpid()));
+	node.start_wall = (uint64_t)time(NULL);
+	node.retain = retain_store_new();
+	if (!node.retain)
+		return 1;
+
+	loop = uv_default_loop();
+	node.ctl_loop = loop;
+	/* handlers first: the port file tells scripts we are up */
+	uv_signal_init(loop, &sigterm);
+	uv_signal_start(&sigterm, main_on_signal, SIGTERM);
+	uv_signal_init(loop, &sigint);
+	uv_signal_start(&sigint, main_on_signal, SIGINT);
+	uv_signal_init(loop, &sighup);
+	sighup.data = &node;
+	uv_signal_start(&sighup, main_on_sighup, SIGHUP);
+	rc = tls_setup(&node, err, sizeof(err));
+	if (rc)
+		log_error("TLS: %s", err);
+	else
+		rc = worker_start_all(&node);
+	if (rc == 0) {
+		rc = admin_start(&node, loop, err, sizeof(err));
+		if (rc)
+			log_error("admin: %s", err);
+	}
+	if (rc) {
+		log_error("cannot start: %s", tern_strerror(rc));
+		rc = 1;
+		goto out;
+	}
+	log_info("ternd %s node %s up with %u worker(s)", TERN_VERSION, id,
+		 node.n_workers);
+
+	uv_run(loop, UV_RUN_DEFAULT);
+	rc = 0;
+out:
+	admin_stop(&node);
+	worker_stop_all(&node);
+	tls_teardown(&node);
+	uv_close((uv_handle_t *)&sigterm, NULL);
+	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_close((uv_handle_t *)&sighup, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	uv_loop_close(loop);
+	retain_store_free(node.retain);
+	log_info(rc ? "not started" : "stopped");
+	return rc;
+}

@@ -1,0 +1,74 @@
+/*
+ * msg.h - an application message as the broker routes it: immutable once
+ * built, reference-counted, shared by every subscriber on every worker.
+ *
+ * One allocation holds the struct, the topic, the forwardable MQTT 5
+ * properties (payload format, content type, response topic, correlation
+ * data; user properties kept encoded, in the publisher's order) and the
+ * payload. Per-delivery properties (topic alias, subscription identifiers,
+ * remaining message expiry) are written by the sender, not stored here.
+ */
+#ifndef TERN_MSG_H
+#define TERN_MSG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqtt.h"
+
+struct msg {
+	atomic_uint refs;
+	uint8_t qos;     /* as published */
+	bool retain;     /* retain flag as published */
+	uint16_t topic_len;
+	uint32_t props_len;
+	uint32_t payload_len;
+	uint64_t expiry_at;   /* monotonic ms deadline; 0 = never expires */
+	uint32_t expiry_interval; /* seconds, as published */
+	const void *origin;   /* publishing session, compared for no-local */
+	uint32_t origin_worker;
+	char *topic;          /* NUL-terminated, in the same allocation */
+	uint8_t *payload;
+	/* forwardable properties; views into the same allocation */
+	struct mqtt_props fwd; /* present, payload_format, content_type,
+				* response_topic, correlation_data,
+				* user_raw/user_raw_len */
+};
+
+/*
+ * Builds a message from a decoded PUBLISH (or a will): copies the topic,
+ * payload and forwardable properties. `topic` overrides pub->topic (topic
+ * alias resolution). `now_ms` is the monotonic clock used for expiry.
+ * Returns a new reference, or NULL when out of memory.
+ */
+struct msg *msg_new(const char *topic, size_t topic_len, uint8_t qos,
+		    bool retain, const struct mqtt_props *props,
+		    const uint8_t *payload, size_t payload_len, uint64_t now_ms);
+
+static inline struct msg *msg_ref(struct msg *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
+/* Drops a reference; frees on the last one. NULL is fine. */
+void msg_unref(struct msg *m);
+
+/* True if the message expired at now_ms. */
+static inline bool msg_expired(const struct msg *m, uint64_t now_ms)
+{
+	return m->expiry_at && now_ms >= m->expiry_at;
+}
+
+/* Remaining expiry in whole seconds (rounded up) at now_ms; 0 if none. */
+uint32_t msg_expiry_left(const struct msg *m, uint64_t now_ms);
+
+/* Bytes this message accounts for in queue limits. */
+static inline size_t msg_size(const struct msg *m)
+{
+	return sizeof(*m) + m->topic_len + m->props_len + m->payload_len + 1;
+}
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * node.h - one broker node: its config, its worker loops and the state they
+ * share. main.c builds exactly one struct tern_node and passes it down; there
+ * are no mutable globals, so tests could run several nodes in one process.
+ *
+ * Threads: the control thread (main) runs signals and, later, admin and
+ * cluster; each worker runs one libuv loop with its own listeners,
+ * connections, sessions and subscription index. Workers talk only through
+ * their inboxes (worker_post). Sessions are pinned: a client id always lives
+ * on worker hash(client id) % n_workers, so takeover and no-local stay local
+ * to one thread.
+ */
+#ifndef TERN_NODE_H
+#define TERN_NODE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "mpsc.h"
+#include "strmap.h"
+
+struct msg;
+struct conn;
+struct session;
+struct retain_store;
+struct tls_ctx;
+struct subtree;
+
+/*
+ * Counters of one worker. Only the owning worker writes them (relaxed
+ * load+store, no locked instruction); anyone may read them.
+ */
+struct worker_stats {
+	_Atomic uint64_t msgs_in;
+	_Atomic uint64_t msgs_out;
+	_Atomic uint64_t bytes_in;
+	_Atomic uint64_t bytes_out;
+	_Atomic uint64_t dropped_queue_full;
+	_Atomic uint64_t dropped_expired;
+	_Atomic uint64_t dropped_too_large;
+	_Atomic uint64_t connects;
+	_Atomic uint64_t clients_connected;
+	_Atomic uint64_t sessions;
+	_Atomic uint64_t subscriptions;
+	_Atomic uint64_t protocol_errors;
+	_Atomic uint64_t msgs_in_qos[3];
+	_Atomic uint64_t msgs_out_qos[3];
+	_Atomic uint64_t disconnects;
+	_Atomic uint64_t conns_by_listener[TERN_MAX_LISTENERS]; /* open */
+	_Atomic uint64_t tls_handshake_failures;
+	_Atomic uint64_t ws_upgrade_failures;
+	_Atomic uint64_t auth_successes;
+	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t inflight; /* QoS 1/2 messages awaiting the client */
+	_Atomic uint64_t queued;   /* messages in session queues */
+};
+
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(
+		c, atomic_load_explicit(c, memory_order_relaxed) + n,
+		memory_order_relaxed);
+}
+
+static inline void stat_sub(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(
+		c, atomic_load_explicit(c, memory_order_relaxed) - n,
+		memory_order_relaxed);
+}
+
+static inline uint64_t stat_get(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* One match of a publish against a session, merged over its filters. */
+struct route_match {
+	struct session *s;
+	uint8_t qos;
+	bool rap;
+	uint8_t n_sub_ids;
+	uint32_t sub_ids[8];
+};
+
+struct worker {
+	struct tern_node *node;
+	uint32_t id;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_async_t wake;
+	uv_prepare_t flush;
+	uv_timer_t tick;
+	struct mpsc inbox;
+
+	uv_tcp_t listeners[TERN_MAX_LISTENERS];
+	unsigned n_listeners;
+
+	struct subtree *subs;      /* local sessions' subscriptions */
+	struct strmap sessions;    /* client id -> struct session */
+	struct strmap shares;      /* "group\0filter" -> shared group (owner) */
+	struct conn *conns;        /* every connection of this loop */
+	struct conn *dirty;        /* connections with output to flush */
+
+	uint64_t match_gen;
+	struct route_match *matches;
+	size_t n_matches, cap_matches;
+
+	uint8_t *rbuf; /* shared read buffer of the loop */
+	bool running;
+	bool stopping;
+	struct worker_stats stats;
+};
+
+struct tern_node {
+	struct tern_config cfg;
+	struct worker *workers;
+	uint32_t n_workers;
+	struct retain_store *retain;
+	struct tls_ctx *tls; /* NULL without TLS listeners */
+	uv_loop_t *ctl_loop;
+	uint64_t start_wall; /* unix seconds at start */
+	uint64_t sys_last;   /* worker 0 only: last $SYS publication */
+	_Atomic uint64_t n_conns; /* open connections, for max_connections */
+	_Atomic uint64_t clients_total;
+	_Atomic uint32_t workers_stopped;
+};
+
+/* Monotonic milliseconds of the worker's loop (cached per iteration). */
+static inline uint64_t worker_now(struct worker *w)
+{
+	return uv_now(&w->loop);
+}
+
+/* Worker that owns client id (the pinning rule). */
+uint32_t node_worker_for(const struct tern_node *n, const char *id,
+			 size_t len);
+
+#endif

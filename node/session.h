@@ -1,0 +1,134 @@
+/*
+ * session.h - MQTT session state, owned by one worker: subscriptions, QoS
+ * 1/2 in flight both ways, messages queued while offline or over the
+ * client's receive maximum, the will, and expiry.
+ *
+ * A session outlives its connections (clean start 0 / session expiry > 0).
+ * Its queue is bounded by max_queued_messages and max_queued_bytes; when full
+ * a QoS 0 message goes first, and every drop is counted.
+ */
+#ifndef TERN_SESSION_H
+#define TERN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node.h"
+
+struct msg;
+struct conn;
+
+/* One message on its way to a session's client. */
+struct delivery {
+	struct delivery *next;
+	struct msg *m;
+	uint16_t pid;
+	uint8_t qos;
+	uint8_t state; /* DELIVERY_* */
+	bool retain;
+	uint8_t n_sub_ids;
+	uint32_t sub_ids[];
+};
+
+enum {
+	DELIVERY_QUEUED = 0,
+	DELIVERY_PUBLISHED, /* PUBLISH sent, waiting PUBACK / PUBREC */
+	DELIVERY_RELEASED,  /* PUBREL sent, waiting PUBCOMP */
+	DELIVERY_RESEND,    /* sent on an earlier connection, to send again */
+};
+
+struct session_sub {
+	struct session_sub *next;
+	uint8_t opts;
+	uint32_t sub_id;
+	uint16_t len;
+	char *share; /* group name of a shared subscription, or NULL */
+	char filter[];
+};
+
+struct session {
+	char *id;
+	uint16_t id_len;
+	struct worker *w;
+	struct conn *conn; /* NULL while offline */
+	uint8_t version;
+	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX never */
+	uint64_t expire_at;  /* ms, while offline */
+
+	struct msg *will;
+	uint32_t will_delay;
+	uint64_t will_at;    /* ms; 0 = no pending will */
+
+	struct session_sub *subs;
+	uint32_t n_subs;
+
+	struct delivery *inflight, *inflight_tail;
+	uint32_t n_inflight; /* including n_resend */
+	uint32_t n_resend;
+	struct delivery *queue, *queue_tail;
+	uint32_t n_queued;
+	uint64_t queued_bytes;
+	uint16_t next_pid;
+
+	uint16_t *qos2_in; /* packet ids received at QoS 2, awaiting PUBREL */
+	uint32_t n_qos2_in, cap_qos2_in;
+
+	uint64_t match_gen;
+	uint32_t match_idx;
+	uint64_t dropped;
+};
+
+/* Creates an empty session registered on w. Returns NULL on ENOMEM. */
+struct session *session_new(struct worker *w, const char *id, size_t len);
+
+/* Unregisters and frees: subscriptions removed, queues dropped. */
+void session_free(struct session *s);
+
+/* Looks up the session of a client id on w. */
+struct session *session_find(struct worker *w, const char *id, size_t len);
+
+/*
+ * Hands message m (borrowed; the session takes its own reference) to the
+ * session at `qos` with the given retain flag and subscription ids: sent now
+ * when the client is online and within its receive maximum, else queued.
+ */
+void session_deliver(struct session *s, struct msg *m, uint8_t qos,
+		     bool retain, const uint32_t *sub_ids, uint8_t n_sub_ids);
+
+/*
+ * Client acknowledgements. Return 0 or TERN_ENOTFOUND (no such packet id in
+ * the matching state). A PUBREC with a reason code >= 0x80 ends the flow.
+ */
+int session_on_puback(struct session *s, uint16_t pid);
+int session_on_pubrec(struct session *s, uint16_t pid, uint8_t reason);
+int session_on_pubcomp(struct session *s, uint16_t pid);
+
+/* After CONNACK: resend what is in flight (DUP), then send the queue. */
+void session_resume(struct session *s);
+
+/* Sends queued messages while the client has room. */
+void session_drain(struct session *s);
+
+/* The connection went away; abnormal decides whether the will goes out. */
+void session_detach(struct session *s, bool abnormal);
+
+/* Publishes the will now (if any) and clears it. */
+void session_publish_will(struct session *s);
+
+/* Will delay and session expiry for every offline session of w. */
+void session_sweep(struct worker *w, uint64_t now);
+
+/* Inbound QoS 2 bookkeeping. */
+bool session_qos2_has(const struct session *s, uint16_t pid);
+int session_qos2_add(struct session *s, uint16_t pid);
+void session_qos2_del(struct session *s, uint16_t pid);
+
+/* Records a subscription (replacing the same filter). */
+int session_sub_put(struct session *s, const char *filter, size_t len,
+		    const char *share, size_t share_len, uint8_t opts,
+		    uint32_t sub_id, bool *existed);
+/* Forgets it; returns 0 or TERN_ENOTFOUND. */
+int session_sub_del(struct session *s, const char *filter, size_t len,
+		    const char *share, size_t share_len);
+
+#endif
