@@ -16,7 +16,9 @@
 #ifndef TERN_FIXTURES
 #define TERN_FIXTURES "tests/fixtures"
 #endif
+#ifndef TERN_SOURCE_DIR
 #define TERN_SOURCE_DIR TERN_FIXTURES "/../.."
+#endif
 
 #define ERRLEN 512
 
