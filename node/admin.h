@@ -12,8 +12,12 @@
 struct tern_node;
 
 /*
- * Starts listening on cfg.admin_listen (nothing if empty). Call after the
- * workers started. Returns 0 or a negative tern_err with the reason in err.
+ * Starts listening on cfg.admin_listen (nothing if empty) on `loop`, the
+ * control loop. Call after the workers started. Appends a line
+ * "admin http://HOST:PORT" (the bound port) to cfg.port_file if set.
+ * Refuses admin_require_token=false on a non-loopback admin_listen.
+ * Returns 0 or a negative tern_err with the reason in err; call admin_stop
+ * either way.
  */
 int admin_start(struct tern_node *n, uv_loop_t *loop, char *err,
 		size_t errlen);

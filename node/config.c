@@ -1275,11 +1275,11 @@ static const char *config_scheme_missing(enum tern_scheme s)
 	case TERN_SCHEME_MQTT:
 		return NULL;
 	case TERN_SCHEME_MQTTS:
-		return "mqtts:// listeners arrive with TLS support";
+		return NULL;
 	case TERN_SCHEME_WS:
-		return "ws:// listeners arrive with WebSocket support";
+		return NULL;
 	case TERN_SCHEME_WSS:
-		return "wss:// listeners arrive with WebSocket and TLS support";
+		return NULL;
 	}
 	return "unknown scheme";
 }
@@ -1375,5 +1375,29 @@ int config_validate(const struct tern_config *cfg, char *err, size_t errlen)
 	}
 	if (!cfg->data_dir[0])
 		return config_err(err, errlen, "data_dir: must not be empty");
+	for (unsigned i = 0; i < cfg->n_listeners; i++) {
+		const struct tern_listener_cfg *l = &cfg->listeners[i];
+
+		if (l->scheme != TERN_SCHEME_MQTTS &&
+		    l->scheme != TERN_SCHEME_WSS)
+			continue;
+		if (!cfg->tls_cert[0] || !cfg->tls_key[0])
+			return config_err(err, errlen,
+			                  "listener %s needs TLS: set tls_cert "
+			                  "and tls_key (PEM certificate chain "
+			                  "and private key)",
+			                  l->url);
+		if (cfg->tls_client_cert != TERN_TLS_CLIENT_CERT_NONE &&
+		    !cfg->tls_ca[0])
+			return config_err(err, errlen,
+			                  "tls_client_cert: %s needs tls_ca (the "
+			                  "CA bundle client certificates are "
+			                  "verified against)",
+			                  cfg->tls_client_cert ==
+			                          TERN_TLS_CLIENT_CERT_REQUIRED
+			                      ? "required"
+			                      : "optional");
+		break;
+	}
 	return 0;
 }

@@ -736,10 +736,14 @@ void conn_close(struct conn *c, uint8_t reason, bool abnormal)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
-	if (c->out.nsegs) {
+	conn_flush(c);
+	for (unsigned i = c->xl ? c->xl->n : 0; i-- > 0;)
+		if (c->xl->ops[i]->close)
+			c->xl->ops[i]->close(c, i);
+	if (c->tcp.write_queue_size) {
+		/* let the last bytes (DISCONNECT, close frames) go out */
 		uv_shutdown_t *req = malloc(sizeof(*req));
 
-		conn_flush(c);
 		if (req && uv_shutdown(req, (uv_stream_t *)&c->tcp,
 				       conn_on_shutdown) == 0)
 			return;

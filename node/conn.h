@@ -40,6 +40,12 @@ struct transport_ops {
 	/* MQTT bytes going down: transform and conn_down() all of them. */
 	int (*output)(struct conn *c, unsigned layer, const uv_buf_t *bufs,
 		      unsigned n);
+	/*
+	 * conn_close is ending the connection; the MQTT bytes are flushed.
+	 * Send the layer's own goodbye (WebSocket close frame, TLS
+	 * close_notify) with conn_down. Called top layer first. Optional.
+	 */
+	void (*close)(struct conn *c, unsigned layer);
 	/* The connection moved to another worker's loop (CONNECT hand-off). */
 	void (*rebind)(struct conn *c, unsigned layer);
 	/* Frees the layer's state. */

@@ -28,6 +28,7 @@ struct session;
 struct retain_store;
 struct tls_ctx;
 struct subtree;
+struct admin;
 
 /*
  * Counters of one worker. Only the owning worker writes them (relaxed
@@ -127,6 +128,7 @@ struct tern_node {
 	_Atomic uint64_t n_conns; /* open connections, for max_connections */
 	_Atomic uint64_t clients_total;
 	_Atomic uint32_t workers_stopped;
+	struct admin *admin; /* admin.c: the admin HTTP server, or NULL */
 };
 
 /* Monotonic milliseconds of the worker's loop (cached per iteration). */

@@ -326,11 +326,17 @@ static int worker_listen(struct tern_node *n)
 		pf = fopen(n->cfg.port_file, "w");
 	for (unsigned i = 0; i < n->cfg.n_listeners; i++) {
 		const struct tern_listener_cfg *l = &n->cfg.listeners[i];
+		static const char *const schemes[] = {"mqtt", "mqtts", "ws",
+						      "wss"};
 		bool v6 = strchr(l->host, ':') != NULL;
-		char url[200];
+		bool web = l->scheme == TERN_SCHEME_WS ||
+			   l->scheme == TERN_SCHEME_WSS;
+		char url[300];
 
-		snprintf(url, sizeof(url), "mqtt://%s%s%s:%u", v6 ? "[" : "",
-			 l->host, v6 ? "]" : "", ports[i]);
+		snprintf(url, sizeof(url), "%s://%s%s%s:%u%s",
+			 schemes[l->scheme], v6 ? "[" : "", l->host,
+			 v6 ? "]" : "", ports[i],
+			 web ? n->cfg.ws_path : "");
 		log_info("listening on %s", url);
 		if (pf)
 			fprintf(pf, "%s\n", url);

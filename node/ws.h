@@ -8,7 +8,14 @@
 
 struct conn;
 
-/* Pushes a server-side WebSocket layer on c. Worker thread. */
+/*
+ * Pushes a server-side WebSocket layer on top of c's layers (above TLS for
+ * wss://). The layer answers the HTTP upgrade (ws_path, ws_origins), then
+ * passes the payload of binary frames up as MQTT bytes and sends MQTT
+ * output as binary frames (docs/TRANSPORTS.md). Its state belongs to c's
+ * layer stack, moves with it on a hand-off and is freed with it. Worker
+ * thread. Returns 0, TERN_ENOMEM or TERN_ELIMIT (too many layers).
+ */
 int ws_attach(struct conn *c);
 
 #endif

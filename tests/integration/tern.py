@@ -17,6 +17,7 @@ Pieces:
 Every wait is bounded; every process and socket is closed by the cleanups.
 """
 
+import urllib.parse
 import os
 import queue
 import shutil
@@ -118,9 +119,7 @@ class Broker:
     """
 
     def __init__(self, extra_args=(), workers=2, settings=None,
-                 log_level="debug", wait_for_up=True):
-        self.wait_for_up = wait_for_up and log_level in ("debug", "info",
-                                                         "trace")
+                 log_level="debug"):
         self.extra_args = list(extra_args)
         self.workers = workers
         self.settings = dict(settings or {})
@@ -130,6 +129,8 @@ class Broker:
         self.host = HOST
         self.port = None
         self.url = None
+        self.urls = []   # every bound listener, in --listen order
+        self.ports = []
         self.log_text = ""
         self._log_file = None
 
@@ -143,7 +144,10 @@ class Broker:
                 "--port-file", port_file,
                 "--data-dir", os.path.join(self.dir, "data"),
                 "--log-level", self.log_level,
-                "--workers", str(self.workers)]
+                "--workers", str(self.workers),
+                # any free admin port (several brokers run at once); the
+                # settings and extra_args below may override it
+                "--admin-listen", "%s:0" % HOST]
         for k, v in self.settings.items():
             args += ["--set", "%s=%s" % (k, v)]
         args += self.extra_args
@@ -166,17 +170,11 @@ class Broker:
                 text = ""
             if text.endswith("\n"):
                 self.url = text.splitlines()[0].strip()
-                self.port = int(self.url.rsplit(":", 1)[1])
-                # ternd writes the port file before it installs its SIGTERM
-                # handler (see test_lifecycle.py); the "up with N worker(s)"
-                # line comes just before. Waiting for it keeps a SIGTERM at
-                # the end of a very short test from killing ternd.
-                if self.wait_for_up:
-                    while " up with " not in self.read_log() and \
-                            time.monotonic() < deadline and \
-                            self.proc.poll() is None:
-                        time.sleep(0.005)
-                    time.sleep(0.01)
+                self.port = urllib.parse.urlsplit(self.url).port
+                self.urls = [u.strip() for u in text.splitlines()
+                             if u.strip() and " " not in u.strip()]
+                self.ports = [urllib.parse.urlsplit(u).port
+                              for u in self.urls]
                 return self
             time.sleep(0.01)
         rc = self.proc.poll()
@@ -185,6 +183,21 @@ class Broker:
         self._cleanup_dir()
         raise AssertionError("ternd did not start (exit code %r):\n%s"
                              % (rc, self.log_text[-4000:]))
+
+    def admin_url(self, timeout=TIMEOUT):
+        """http://HOST:PORT of the admin listener, from the port file line
+        "admin URL" that ternd appends once the admin server is up."""
+        path = os.path.join(self.dir, "port")
+
+        def find():
+            for line in read_text(path).splitlines():
+                if line.startswith("admin "):
+                    return line.split(" ", 1)[1].strip()
+            return None
+        url = wait_until(find, timeout)
+        if not url:
+            raise AssertionError("no admin line in the port file")
+        return url
 
     def read_log(self):
         if not self.dir:
@@ -262,14 +275,26 @@ class Broker:
 # Test case base
 
 
+def slow(fn):
+    """Marks a test that mostly waits (delays, expiry): it runs only in the
+    classes that keep run_slow True (the workers=2 variants)."""
+    fn._tern_slow = True
+    return fn
+
+
 class TernTestCase(unittest.TestCase):
-    """One fresh broker per test. Subclasses set `workers` and `settings`."""
+    """One fresh broker per test. Subclasses set `workers` and `settings`;
+    run_slow = False skips the tests marked @slow."""
 
     workers = 2
     settings = {}
     extra_args = ()
+    run_slow = True
 
     def setUp(self):
+        method = getattr(self, self._testMethodName)
+        if getattr(method, "_tern_slow", False) and not self.run_slow:
+            self.skipTest("slow; runs in the workers=%d variant" % 2)
         self.broker = Broker(self.extra_args, workers=self.workers,
                              settings=self.settings)
         self.broker.start()
@@ -470,7 +495,8 @@ class Paho:
     def session_present(self):
         return bool(self.connack[0].get("session present"))
 
-    def subscribe(self, topic, qos=0, no_local=False, retain_as_published=False,
+    def subscribe(self, topic, qos=0, no_local=False,
+                  retain_as_published=False,
                   retain_handling=0, sub_id=None, timeout=TIMEOUT):
         """Subscribes (topic may be a list of (filter, qos)) and waits for
         SUBACK. Returns the granted QoS / reason codes list."""
@@ -630,7 +656,8 @@ def v5_props(packet_type=PacketTypes.PUBLISH, **kw):
 # ---------------------------------------------------------------------------
 # Raw packets
 
-CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
+CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
+PUBREC, PUBREL, PUBCOMP = 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 8, 9, 10, 11
 PINGREQ, PINGRESP, DISCONNECT, AUTH = 12, 13, 14, 15
 PACKET_NAMES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK",

@@ -1,19 +1,17 @@
 """CONNECT / CONNACK / session takeover / keep alive / connect timeout."""
 
-import socket
-import struct
 import time
-import unittest
 
 import tern
-from tern import (CONNACK, DISCONNECT, PINGREQ, PUBLISH, RawClient,
+from tern import (CONNACK, DISCONNECT, PINGREQ, RawClient,
                   TernTestCase, build_connect, build_publish, packet, unique)
 
 
 class ConnectTests(TernTestCase):
 
-    def test_mqtt_3_1_4_5_v31_v311_v5_accepted_on_one_listener(self):
-        """[MQTT-3.1.4-5] [MQTT-v311-3.1.4-4] 3.1 (MQIsdp/3), 3.1.1 and 5.0
+    # covers: MQTT-v311-3.2.0-1
+    def test_mqtt5_3_1_4_5_v31_v311_v5_accepted_on_one_listener(self):
+        """[MQTT5-3.1.4-5] [MQTT-v311-3.1.4-4] 3.1 (MQIsdp/3), 3.1.1 and 5.0
         CONNECTs all get CONNACK 0 on the same listener."""
         for version in (3, 4, 5):
             with self.subTest(version=version):
@@ -52,10 +50,10 @@ class ConnectTests(TernTestCase):
                 self.assertEqual(len(got), 1, got)
                 self.assertEqual(got[0].type, CONNACK)
                 self.assertEqual(got[0].rc, 0x01)
-                self.assertFalse(got[0].session_present)  # [MQTT-3.2.2-4]
+                self.assertFalse(got[0].session_present)  # [MQTT5-3.2.2-4]
 
-    def test_mqtt_3_1_2_1_wrong_protocol_name_closed(self):
-        """[MQTT-3.1.2-1] [MQTT-v311-3.1.2-1] a CONNECT with a protocol name
+    def test_mqtt5_3_1_2_1_wrong_protocol_name_closed(self):
+        """[MQTT5-3.1.2-1] [MQTT-v311-3.1.2-1] a CONNECT with a protocol name
         other than MQTT (or MQIsdp for 3.1) is not processed as MQTT: the
         connection is closed, with at most a refusing CONNACK."""
         for name, level in (("MQTX", 4), ("MQTT", 3), ("MQIsdp", 4),
@@ -93,7 +91,7 @@ class ConnectTests(TernTestCase):
         self.assertEqual(b.expect_publish().payload, b"x")
 
     def test_mqtt5_3_1_3_7_assigned_client_identifier(self):
-        """[MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.2.2-16] v5 zero-length
+        """[MQTT5-3.1.3-6] [MQTT5-3.1.3-7] [MQTT5-3.2.2-16] v5 zero-length
         client id: CONNACK carries a unique Assigned Client Identifier."""
         ids = set()
         for _ in range(4):
@@ -105,7 +103,7 @@ class ConnectTests(TernTestCase):
         self.assertEqual(len(ids), 4, ids)
 
     def test_mqtt5_3_1_3_7_assigned_id_names_the_session(self):
-        """[MQTT-3.1.3-7] the assigned id is the session's id: reconnecting
+        """[MQTT5-3.1.3-7] the assigned id is the session's id: reconnecting
         with it and Clean Start 0 resumes the session."""
         c = self.raw()
         ack = c.connect("", version=5, clean=True,
@@ -123,17 +121,18 @@ class ConnectTests(TernTestCase):
         self.assertTrue(ack2.session_present)
         self.assertEqual(c2.expect_publish().payload, b"queued")
 
-    def test_mqtt_3_1_3_5_client_id_23_alnum_chars(self):
-        """[MQTT-3.1.3-5] [MQTT-v311-3.1.3-5] client ids of 1..23 chars of
+    def test_mqtt5_3_1_3_5_client_id_23_alnum_chars(self):
+        """[MQTT5-3.1.3-5] [MQTT-v311-3.1.3-5] client ids of 1..23 chars of
         [0-9a-zA-Z] are accepted."""
-        for cid in ("a", "Z9", "abcdefghijklmnopqrstuvw", "0123456789ABCDEFGHIJKLM"):
+        for cid in ("a", "Z9", "abcdefghijklmnopqrstuvw",
+                    "0123456789ABCDEFGHIJKLM"):
             for version in (4, 5):
                 c = self.raw()
                 self.assertEqual(c.connect(cid, version=version).rc, 0)
                 c.disconnect()
 
     def test_mqtt5_connack_capability_properties(self):
-        """[MQTT-3.2.2-9] CONNACK of v5 announces Receive Maximum, Maximum
+        """[MQTT5-3.2.2-9] CONNACK of v5 announces Receive Maximum, Maximum
         Packet Size and Topic Alias Maximum; no Assigned Client Identifier
         when the client sent one."""
         c = self.raw()
@@ -152,8 +151,8 @@ class ConnectTests(TernTestCase):
         ids = [p for p, _ in ack.props if p != tern.USER_PROPERTY]
         self.assertEqual(len(ids), len(set(ids)), ack)
 
-    def test_mqtt_3_2_2_1_connack_reserved_flags_zero(self):
-        """[MQTT-3.2.2-1] [MQTT-3.2.0-2] CONNACK flags bits 7-1 are 0 and
+    def test_mqtt5_3_2_2_1_connack_reserved_flags_zero(self):
+        """[MQTT5-3.2.2-1] [MQTT5-3.2.0-2] CONNACK flags bits 7-1 are 0 and
         only one CONNACK is sent."""
         for version in (4, 5):
             c = self.raw()
@@ -163,7 +162,7 @@ class ConnectTests(TernTestCase):
             c.ping()  # the next packet is a PINGRESP, not another CONNACK
 
     def test_mqtt5_3_2_2_2_clean_start_session_present_0(self):
-        """[MQTT-3.2.2-2] [MQTT-v311-3.2.2-1] Clean Start 1 -> Session Present
+        """[MQTT5-3.2.2-2] [MQTT-v311-3.2.2-1] Clean Start 1 -> Session Present
         0 even if a session existed."""
         cid = unique()
         for version in (4, 5):
@@ -177,8 +176,9 @@ class ConnectTests(TernTestCase):
             self.assertFalse(ack.session_present)
             c.disconnect()
 
-    def test_mqtt_3_1_0_1_first_packet_not_connect(self):
-        """[MQTT-3.1.0-1] a first packet other than CONNECT closes the
+    # covers: MQTT-v311-3.1.0-1
+    def test_mqtt5_3_1_0_1_first_packet_not_connect(self):
+        """[MQTT5-3.1.0-1] a first packet other than CONNECT closes the
         connection without any answer."""
         firsts = [packet(PINGREQ, 0, b""),
                   build_publish("a/b", b"x", version=4),
@@ -199,17 +199,17 @@ class ConnectTests(TernTestCase):
         self.assertEqual(c.wait_closed(), [])
 
     def test_mqtt5_3_1_0_2_second_connect_protocol_error(self):
-        """[MQTT-3.1.0-2] a second CONNECT on a v5 connection: DISCONNECT 0x82
+        """[MQTT5-3.1.0-2] a second CONNECT on a v5 connection: DISCONNECT 0x82
         (Protocol Error), then close."""
         c = self.raw_connected(version=5)
         c.send(build_connect(unique(), version=5))
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
-        # [MQTT-3.14.2-2] no Session Expiry Interval in a server DISCONNECT
+        # [MQTT5-3.14.2-2] no Session Expiry Interval in a server DISCONNECT
         self.assertFalse(got[0].props.has(tern.SESSION_EXPIRY))
 
     def test_mqtt5_3_1_4_6_nothing_processed_after_refused_connect(self):
-        """[MQTT-3.1.4-6] [MQTT-v311-3.1.4-5] packets sent after a refused
+        """[MQTT5-3.1.4-6] [MQTT-v311-3.1.4-5] packets sent after a refused
         CONNECT are not processed (a retained PUBLISH right behind it is not
         stored)."""
         topic = unique("refused/")
@@ -223,7 +223,7 @@ class ConnectTests(TernTestCase):
         s.assert_nothing()
 
     def test_mqtt5_3_1_3_8_client_id_too_long(self):
-        """[MQTT-3.1.3-8] [MQTT-v311-3.1.3-9] a client id the server refuses
+        """[MQTT5-3.1.3-8] [MQTT-v311-3.1.3-9] a client id the server refuses
         (longer than max_client_id_len, 256 by default): v5 CONNACK 0x85,
         3.1.1 CONNACK 0x02, then close."""
         cid = "x" * 300
@@ -232,10 +232,10 @@ class ConnectTests(TernTestCase):
             c.send(build_connect(cid, version=version))
             got = c.wait_closed()
             self.assertEqual([(p.type, p.rc) for p in got], [(CONNACK, rc)])
-            self.assertFalse(got[0].session_present)  # [MQTT-3.2.2-6]
+            self.assertFalse(got[0].session_present)  # [MQTT5-3.2.2-6]
 
     def test_mqtt5_3_1_2_28_no_response_information_unless_requested(self):
-        """[MQTT-3.1.2-28] Request Response Information 0 (default): no
+        """[MQTT5-3.1.2-28] Request Response Information 0 (default): no
         Response Information in CONNACK."""
         c = self.raw()
         ack = c.connect(unique(), version=5,
@@ -243,14 +243,14 @@ class ConnectTests(TernTestCase):
         self.assertFalse(ack.props.has(tern.RESPONSE_INFO))
 
     def test_mqtt5_4_12_0_6_no_auth_method_no_auth(self):
-        """[MQTT-4.12.0-6] no Authentication Method in CONNECT: none in
+        """[MQTT5-4.12.0-6] no Authentication Method in CONNECT: none in
         CONNACK."""
         c = self.raw()
         ack = c.connect(unique(), version=5)
         self.assertFalse(ack.props.has(tern.AUTH_METHOD))
 
     def test_mqtt5_4_12_0_1_unsupported_auth_method(self):
-        """[MQTT-4.12.0-1] an Authentication Method the server does not
+        """[MQTT5-4.12.0-1] an Authentication Method the server does not
         support: CONNACK 0x8C (Bad authentication method) or 0x87, then
         close."""
         c = self.raw()
@@ -262,15 +262,16 @@ class ConnectTests(TernTestCase):
         self.assertIn(got[0].rc, (0x8C, 0x87))
 
     def test_mqtt5_3_1_2_30_auth_packet_without_method(self):
-        """[MQTT-4.12.0-7] AUTH from a client that set no Authentication
+        """[MQTT5-4.12.0-7] AUTH from a client that set no Authentication
         Method: DISCONNECT 0x82 and close."""
         c = self.raw_connected(version=5)
         c.send(packet(tern.AUTH, 0, b"\x18\x00"))
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
 
-    def test_mqtt_3_12_4_1_pingreq_pingresp(self):
-        """[MQTT-3.12.4-1] every PINGREQ gets a PINGRESP."""
+    # covers: MQTT-v311-3.12.4-1
+    def test_mqtt5_3_12_4_1_pingreq_pingresp(self):
+        """[MQTT5-3.12.4-1] every PINGREQ gets a PINGRESP."""
         for version in (3, 4, 5):
             c = self.raw_connected(version=version)
             c.send(packet(PINGREQ, 0, b"") * 3)
@@ -278,7 +279,7 @@ class ConnectTests(TernTestCase):
                 c.expect(tern.PINGRESP)
 
     def test_byte_at_a_time(self):
-        """[MQTT-4.2.0-1] packets split into single bytes are reassembled."""
+        """[MQTT5-4.2.0-1] packets split into single bytes are reassembled."""
         c = self.raw()
         c.version = 5
         topic = unique("split/")
@@ -300,7 +301,7 @@ class SessionTakeover:
     """Takeover tests, run with workers=1 and workers=2."""
 
     def test_mqtt5_3_1_4_3_session_takeover(self):
-        """[MQTT-3.1.4-3] a second v5 connection with the same client id:
+        """[MQTT5-3.1.4-3] a second v5 connection with the same client id:
         the first gets DISCONNECT 0x8E (Session taken over) and is closed;
         the second works."""
         cid = unique("take")
@@ -328,7 +329,7 @@ class SessionTakeover:
             old = new
 
     def test_takeover_on_each_worker(self):
-        """[MQTT-3.1.4-3] takeover of client ids pinned to every worker,
+        """[MQTT5-3.1.4-3] takeover of client ids pinned to every worker,
         mixing v3.1.1 and v5 connections; subscriptions of the session keep
         working (Clean Start 0)."""
         for w in range(self.workers):
@@ -345,6 +346,40 @@ class SessionTakeover:
             pub.publish(topic, b"after takeover", qos=1)
             self.assertEqual(b.expect_publish().payload, b"after takeover")
 
+    def test_concurrent_connects_same_id(self):
+        """Six connections with one client id racing, five rounds: the
+        broker survives and exactly one connection stays open."""
+        import threading
+        cid = unique("race")
+        clients, lock = [], threading.Lock()
+
+        def conn():
+            try:
+                r = RawClient(self.broker.host, self.broker.port)
+            except OSError:
+                return
+            with lock:
+                clients.append(r)
+            try:
+                r.connect(cid, version=5)
+            except (AssertionError, OSError):
+                pass
+        try:
+            for _ in range(5):
+                ths = [threading.Thread(target=conn) for _ in range(6)]
+                for t in ths:
+                    t.start()
+                for t in ths:
+                    t.join(10)
+            time.sleep(0.3)
+            alive = [c for c in clients if c.is_open(0.05)]
+            self.assertEqual(len(alive), 1)
+            alive[0].ping()
+        finally:
+            for c in clients:
+                c.close()
+        self.assert_broker_serves()
+
 
 class SessionTakeoverW1(SessionTakeover, TernTestCase):
     workers = 1
@@ -356,8 +391,8 @@ class SessionTakeoverW2(SessionTakeover, TernTestCase):
 
 class KeepAliveTests(TernTestCase):
 
-    def test_mqtt_3_1_2_22_keepalive_timeout(self):
-        """[MQTT-3.1.2-22] [MQTT-v311-3.1.2-24] a client with Keep Alive 1
+    def test_mqtt5_3_1_2_22_keepalive_timeout(self):
+        """[MQTT5-3.1.2-22] [MQTT-v311-3.1.2-24] a client with Keep Alive 1
         that sends nothing is disconnected after about 1.5 s."""
         for version in (4, 5):
             with self.subTest(version=version):
@@ -372,8 +407,8 @@ class KeepAliveTests(TernTestCase):
                 for p in got:
                     self.assertEqual((p.type, p.rc), (DISCONNECT, 0x8D), got)
 
-    def test_mqtt_3_1_2_22_pings_keep_connection_open(self):
-        """[MQTT-3.1.2-22] a client that sends PINGREQ within its keep alive
+    def test_mqtt5_3_1_2_22_pings_keep_connection_open(self):
+        """[MQTT5-3.1.2-22] a client that sends PINGREQ within its keep alive
         stays connected past 1.5 x keep alive."""
         c = self.raw_connected(version=5, keepalive=1)
         t0 = time.monotonic()
@@ -388,12 +423,22 @@ class KeepAliveTests(TernTestCase):
         self.assertTrue(c.is_open(2.0))
         c.ping()
 
+    def test_mqtt5_3_1_2_22_any_packet_counts_as_activity(self):
+        """[MQTT5-3.1.2-22] a client that sends only PUBLISHes (no PINGREQ)
+        within its keep alive stays connected."""
+        c = self.raw_connected(version=4, keepalive=1)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.6:
+            c.publish("ka/x", b"x", qos=1)
+            time.sleep(0.3)
+        c.ping()
+
 
 class KeepAliveMaxTests(TernTestCase):
     settings = {"keepalive_max": 1}
 
     def test_mqtt5_3_2_2_21_server_keep_alive(self):
-        """[MQTT-3.2.2-22] keepalive_max=1 cuts a v5 client's keep alive of
+        """[MQTT5-3.2.2-22] keepalive_max=1 cuts a v5 client's keep alive of
         60 to 1: CONNACK carries Server Keep Alive 1 and the server enforces
         it."""
         c = self.raw()
@@ -429,6 +474,35 @@ class ConnectTimeoutTests(TernTestCase):
         c.ping()
 
 
+
+class MaxConnectionsTests(TernTestCase):
+    settings = {"max_connections": 2}
+
+    def test_max_connections(self):
+        """max_connections=2: a third connection is closed without a
+        successful CONNACK; once one closes, a new client gets in."""
+        a = self.raw_connected(version=5)
+        self.raw_connected(version=4)
+        c = self.raw()
+        c.send_quiet(build_connect(unique(), version=5))
+        got = c.wait_closed()
+        for p in got:
+            self.assertEqual(p.type, CONNACK)
+            self.assertIn(p.rc, (0x97, 0x89, 0x9F))
+        a.disconnect()
+        ok = tern.wait_until(self._can_connect, tern.TIMEOUT, 0.1)
+        self.assertTrue(ok, "no room after a client left")
+
+    def _can_connect(self):
+        c = self.raw()
+        try:
+            c.send(build_connect(unique(), version=5))
+            return c.recv_packet(1).rc == 0
+        except Exception:
+            return False
+        finally:
+            c.close()
+
 class CapabilityTests(TernTestCase):
     settings = {"max_inflight": 17, "max_packet_size": 4096,
                 "max_topic_alias": 9, "max_qos": 1,
@@ -437,8 +511,8 @@ class CapabilityTests(TernTestCase):
                 "shared_sub_available": "false",
                 "sub_id_available": "false"}
 
-    def test_mqtt_3_2_2_9_connack_reflects_settings(self):
-        """[MQTT-3.2.2-9] CONNACK properties follow the configuration:
+    def test_mqtt5_3_2_2_9_connack_reflects_settings(self):
+        """[MQTT5-3.2.2-9] CONNACK properties follow the configuration:
         Receive Maximum, Maximum Packet Size, Topic Alias Maximum, Maximum
         QoS 1, Retain Available 0, Wildcard/Shared/Subscription Identifier
         Available 0."""
@@ -454,23 +528,23 @@ class CapabilityTests(TernTestCase):
         self.assertEqual(p.get(tern.SHARED_SUB_AVAILABLE), 0)
         self.assertEqual(p.get(tern.SUB_ID_AVAILABLE), 0)
 
-    def test_mqtt_3_2_2_10_subscribe_qos2_granted_max_qos(self):
-        """[MQTT-3.2.2-10] with Maximum QoS 1 a SUBSCRIBE for QoS 2 is
+    def test_mqtt5_3_2_2_10_subscribe_qos2_granted_max_qos(self):
+        """[MQTT5-3.2.2-10] with Maximum QoS 1 a SUBSCRIBE for QoS 2 is
         accepted and granted QoS 1."""
         for version in (4, 5):
             c = self.raw_connected(version=version)
             self.assertEqual(c.subscribe([(unique("q/"), 2)]), [1])
 
-    def test_mqtt_3_2_2_11_publish_above_max_qos(self):
-        """[MQTT-3.2.2-11] a v5 PUBLISH with QoS 2 above Maximum QoS 1:
+    def test_mqtt5_3_2_2_11_publish_above_max_qos(self):
+        """[MQTT5-3.2.2-11] a v5 PUBLISH with QoS 2 above Maximum QoS 1:
         DISCONNECT 0x9B (QoS not supported)."""
         c = self.raw_connected(version=5)
         c.publish("a/b", b"x", qos=2, wait_ack=False)
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x9B)])
 
-    def test_mqtt_3_2_2_12_will_qos_above_max(self):
-        """[MQTT-3.2.2-12] Will QoS 2 above Maximum QoS 1: CONNACK 0x9B and
+    def test_mqtt5_3_2_2_12_will_qos_above_max(self):
+        """[MQTT5-3.2.2-12] Will QoS 2 above Maximum QoS 1: CONNACK 0x9B and
         close."""
         c = self.raw()
         c.send(build_connect(unique(), version=5,
@@ -478,8 +552,8 @@ class CapabilityTests(TernTestCase):
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(CONNACK, 0x9B)])
 
-    def test_mqtt_3_2_2_13_will_retain_without_retain_support(self):
-        """[MQTT-3.2.2-13] Will Retain 1 while Retain Available is 0: CONNACK
+    def test_mqtt5_3_2_2_13_will_retain_without_retain_support(self):
+        """[MQTT5-3.2.2-13] Will Retain 1 while Retain Available is 0: CONNACK
         0x9A and close."""
         c = self.raw()
         c.send(build_connect(unique(), version=5,
@@ -488,8 +562,8 @@ class CapabilityTests(TernTestCase):
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(CONNACK, 0x9A)])
 
-    def test_mqtt_3_2_2_14_publish_retain_without_retain_support(self):
-        """[MQTT-3.2.2-14] a v5 PUBLISH with RETAIN 1 while Retain Available
+    def test_mqtt5_3_2_2_14_publish_retain_without_retain_support(self):
+        """[MQTT5-3.2.2-14] a v5 PUBLISH with RETAIN 1 while Retain Available
         is 0: DISCONNECT 0x9A."""
         c = self.raw_connected(version=5)
         c.publish("a/b", b"x", retain=True)
@@ -525,6 +599,7 @@ class CapabilityTests(TernTestCase):
         else:
             self.assertEqual((p.type, p.rc), (DISCONNECT, 0xA1))
             c5.wait_closed()
+
 
 if __name__ == "__main__":
     tern.main()

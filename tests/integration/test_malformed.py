@@ -5,14 +5,12 @@ Error, or a more specific code, first) and leave the broker serving."""
 import random
 import struct
 import time
-import unittest
 
 import tern
-from tern import (AUTH, CONNACK, CONNECT, DISCONNECT, PINGREQ, PINGRESP,
-                  PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL, SUBACK, SUBSCRIBE,
-                  UNSUBACK, UNSUBSCRIBE, TernTestCase, build_connect,
-                  build_publish, build_subscribe, encode_props, mqtt_bin,
-                  mqtt_str, packet, unique, varint)
+from tern import (CONNACK, CONNECT, DISCONNECT, PINGRESP, PUBACK, PUBCOMP,
+                  PUBLISH, PUBREC, PUBREL, SUBSCRIBE, UNSUBSCRIBE,
+                  TernTestCase, build_connect, build_publish, build_subscribe,
+                  mqtt_bin, mqtt_str, packet, unique, varint)
 
 MALFORMED = (0x81,)
 PROTOCOL = (0x82,)
@@ -61,7 +59,7 @@ class MalformedTests(TernTestCase):
                 self.assertEqual(p.type, DISCONNECT, got)
                 self.assertIn(p.rc, rcs, "reason 0x%02x not in %s" % (
                     p.rc, ["0x%02x" % r for r in rcs]))
-                # [MQTT-3.14.2-2] no Session Expiry Interval from the server
+                # [MQTT5-3.14.2-2] no Session Expiry Interval from the server
                 self.assertFalse(p.props.has(tern.SESSION_EXPIRY))
         else:
             self.assertEqual(got, [], "expected a silent close")
@@ -82,7 +80,7 @@ class MalformedTests(TernTestCase):
 
     # -- fixed header
 
-    def test_mqtt_1_5_5_remaining_length_5_bytes(self):
+    def test_mqtt5_1_5_5_remaining_length_5_bytes(self):
         """A remaining length encoded in 5 bytes is malformed: close (before
         and after CONNECT)."""
         five = b"\xff\xff\xff\xff\x7f"
@@ -93,10 +91,12 @@ class MalformedTests(TernTestCase):
                                   rcs=MALFORMED + (0x95,))
         self.assert_broker_serves()
 
-    def test_mqtt_2_1_3_1_reserved_fixed_header_flags(self):
-        """[MQTT-2.1.3-1] [MQTT-v311-2.2.2-1] [MQTT-v311-2.2.2-2]
-        [MQTT-3.8.1-1] [MQTT-3.10.1-1] [MQTT-3.6.1-1] [MQTT-3.14.1-1]
-        [MQTT-3.15.1-1] wrong fixed-header flags close the connection (v5:
+    # covers: MQTT-v311-3.8.1-1, MQTT-v311-3.10.1-1,
+    #   MQTT-v311-3.6.1-1, MQTT-v311-3.14.1-1
+    def test_mqtt5_2_1_3_1_reserved_fixed_header_flags(self):
+        """[MQTT5-2.1.3-1] [MQTT-v311-2.2.2-1] [MQTT-v311-2.2.2-2]
+        [MQTT5-3.8.1-1] [MQTT5-3.10.1-1] [MQTT5-3.6.1-1] [MQTT5-3.14.1-1]
+        [MQTT5-3.15.1-1] wrong fixed-header flags close the connection (v5:
         DISCONNECT 0x81)."""
         sub = build_subscribe(1, [("a/b", 0)])[2:]
         sub5 = build_subscribe(1, [("a/b", 0)], version=5)[2:]
@@ -129,7 +129,7 @@ class MalformedTests(TernTestCase):
         self.expect_close(b"\xf0\x00", version=4)
         self.assert_broker_serves()
 
-    def test_mqtt_2_1_reserved_packet_types(self):
+    def test_mqtt5_2_1_reserved_packet_types(self):
         """Packet type 0 and server-to-client packet types from a client
         close the connection (v5: 0x81 or 0x82)."""
         for first, b in ((0x00, b""), (0x20, b"\x00\x00"),
@@ -144,8 +144,8 @@ class MalformedTests(TernTestCase):
 
     # -- CONNECT
 
-    def test_mqtt_3_1_2_3_connect_reserved_flag(self):
-        """[MQTT-3.1.2-3] [MQTT-v311-3.1.2-3] [MQTT-v311-3.1.4-1] the
+    def test_mqtt5_3_1_2_3_connect_reserved_flag(self):
+        """[MQTT5-3.1.2-3] [MQTT-v311-3.1.2-3] [MQTT-v311-3.1.4-1] the
         reserved CONNECT flag set: closed without a successful CONNACK
         (3.1.1: no CONNACK at all)."""
         self.assertEqual(self.expect_connect_refused(
@@ -155,15 +155,16 @@ class MalformedTests(TernTestCase):
         self.assert_broker_serves()
 
     def test_connect_fixed_header_flags(self):
-        """[MQTT-2.1.3-1] CONNECT with non-zero fixed-header flags: closed."""
+        """[MQTT5-2.1.3-1] CONNECT with non-zero fixed-header flags: closed."""
         for version in (4, 5):
             data = bytearray(build_connect(unique(), version=version))
             data[0] |= 0x02
             self.expect_connect_refused(bytes(data), MALFORMED)
         self.assert_broker_serves()
 
-    def test_mqtt_3_1_2_11_will_flags_without_will(self):
-        """[MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-v311-3.1.2-13]
+    # covers: MQTT-v311-3.1.2-11
+    def test_mqtt5_3_1_2_11_will_flags_without_will(self):
+        """[MQTT5-3.1.2-11] [MQTT5-3.1.2-13] [MQTT-v311-3.1.2-13]
         [MQTT-v311-3.1.2-15] Will QoS or Will Retain set while the Will Flag
         is 0: malformed, closed."""
         for version in (4, 5):
@@ -175,8 +176,8 @@ class MalformedTests(TernTestCase):
                         MALFORMED if version == 5 else ())
         self.assert_broker_serves()
 
-    def test_mqtt_3_1_2_12_will_qos_3(self):
-        """[MQTT-3.1.2-12] [MQTT-v311-3.1.2-14] Will QoS 3: malformed,
+    def test_mqtt5_3_1_2_12_will_qos_3(self):
+        """[MQTT5-3.1.2-12] [MQTT-v311-3.1.2-14] Will QoS 3: malformed,
         closed."""
         for version in (4, 5):
             self.expect_connect_refused(
@@ -195,8 +196,8 @@ class MalformedTests(TernTestCase):
                                    password=b"secret").rc, 0)
         self.assert_broker_serves()
 
-    def test_mqtt_3_1_2_flags_promise_missing_fields(self):
-        """[MQTT-3.1.2-9] [MQTT-3.1.2-17] [MQTT-3.1.2-19]
+    def test_mqtt5_3_1_2_flags_promise_missing_fields(self):
+        """[MQTT5-3.1.2-9] [MQTT5-3.1.2-17] [MQTT5-3.1.2-19]
         [MQTT-v311-3.1.2-9] [MQTT-v311-3.1.2-19] [MQTT-v311-3.1.2-21] a
         CONNECT whose flags announce a will, user name or password that is
         not in the payload: malformed, closed."""
@@ -210,8 +211,8 @@ class MalformedTests(TernTestCase):
                     self.expect_connect_refused(data, MALFORMED)
         self.assert_broker_serves()
 
-    def test_mqtt_1_5_4_1_client_id_invalid_utf8(self):
-        """[MQTT-1.5.4-1] [MQTT-v311-1.5.3-1] a client id that is not valid
+    def test_mqtt5_1_5_4_1_client_id_invalid_utf8(self):
+        """[MQTT5-1.5.4-1] [MQTT-v311-1.5.3-1] a client id that is not valid
         UTF-8 (or has U+0000): refused (no CONNACK 0) and closed."""
         for version in (4, 5):
             for cid in (b"ab\xffcd", b"\xed\xa0\x80", b"a\x00b", b"\xc0\xaf"):
@@ -224,7 +225,7 @@ class MalformedTests(TernTestCase):
         self.assert_broker_serves()
 
     def test_connect_truncated(self):
-        """[MQTT-3.1.4-1] a CONNECT cut short inside its fields (remaining
+        """[MQTT5-3.1.4-1] a CONNECT cut short inside its fields (remaining
         length consistent): closed without a successful CONNACK."""
         full = build_connect("abc", version=5,
                              will={"topic": "w/t", "payload": b"wp"},
@@ -261,8 +262,8 @@ class MalformedTests(TernTestCase):
 
     # -- PUBLISH
 
-    def test_mqtt_3_3_1_4_qos_3_publish(self):
-        """[MQTT-3.3.1-4] [MQTT-v311-3.3.1-4] a PUBLISH with both QoS bits
+    def test_mqtt5_3_3_1_4_qos_3_publish(self):
+        """[MQTT5-3.3.1-4] [MQTT-v311-3.3.1-4] a PUBLISH with both QoS bits
         set: closed (v5: DISCONNECT 0x81)."""
         for version in (4, 5):
             with self.subTest(version=version):
@@ -270,8 +271,8 @@ class MalformedTests(TernTestCase):
                                   version=version, rcs=MALFORMED)
         self.assert_broker_serves()
 
-    def test_mqtt_1_5_4_1_invalid_utf8_topic(self):
-        """[MQTT-1.5.4-1] [MQTT-v311-1.5.3-1] ill-formed UTF-8 (bad bytes,
+    def test_mqtt5_1_5_4_1_invalid_utf8_topic(self):
+        """[MQTT5-1.5.4-1] [MQTT-v311-1.5.3-1] ill-formed UTF-8 (bad bytes,
         overlong, surrogate, truncated sequence) in a topic name: closed
         (v5: DISCONNECT 0x81)."""
         bad = [b"a/\xff", b"\xc3\x28", b"\xc0\xaf", b"\xed\xa0\x80",
@@ -286,8 +287,9 @@ class MalformedTests(TernTestCase):
         self.assertEqual(watcher.packets(0.2), [])
         self.assert_broker_serves()
 
-    def test_mqtt_1_5_4_2_topic_with_nul(self):
-        """[MQTT-1.5.4-2] [MQTT-4.7.3-2] [MQTT-v311-1.5.3-2] U+0000 in a
+    # covers: MQTT-v311-4.7.3-2
+    def test_mqtt5_1_5_4_2_topic_with_nul(self):
+        """[MQTT5-1.5.4-2] [MQTT5-4.7.3-2] [MQTT-v311-1.5.3-2] U+0000 in a
         topic name or filter: closed (v5: DISCONNECT 0x81)."""
         for version in (4, 5):
             with self.subTest(version=version, what="topic"):
@@ -299,8 +301,9 @@ class MalformedTests(TernTestCase):
                                   version=version, rcs=MALFORMED)
         self.assert_broker_serves()
 
+    # covers: MQTT-v311-3.8.3-1, MQTT-v311-3.10.3-1
     def test_invalid_utf8_in_filter(self):
-        """[MQTT-3.8.3-1] [MQTT-3.10.3-1] ill-formed UTF-8 in a SUBSCRIBE or
+        """[MQTT5-3.8.3-1] [MQTT5-3.10.3-1] ill-formed UTF-8 in a SUBSCRIBE or
         UNSUBSCRIBE filter: closed (v5: 0x81)."""
         for version in (4, 5):
             props = b"\x00" if version == 5 else b""
@@ -313,8 +316,8 @@ class MalformedTests(TernTestCase):
                     self.expect_close(data, version=version, rcs=MALFORMED)
         self.assert_broker_serves()
 
-    def test_mqtt_2_2_1_3_packet_id_zero(self):
-        """[MQTT-2.2.1-3] [MQTT-v311-2.3.1-1] packet id 0 on a QoS 1/2
+    def test_mqtt5_2_2_1_3_packet_id_zero(self):
+        """[MQTT5-2.2.1-3] [MQTT-v311-2.3.1-1] packet id 0 on a QoS 1/2
         PUBLISH, SUBSCRIBE or UNSUBSCRIBE: closed (v5: 0x81 or 0x82)."""
         for version in (4, 5):
             props = b"\x00" if version == 5 else b""
@@ -414,8 +417,8 @@ class MalformedTests(TernTestCase):
 
     # -- SUBSCRIBE / UNSUBSCRIBE payloads
 
-    def test_mqtt_3_8_3_2_subscribe_without_filters(self):
-        """[MQTT-3.8.3-2] [MQTT-3.10.3-2] [MQTT-v311-3.8.3-3]
+    def test_mqtt5_3_8_3_2_subscribe_without_filters(self):
+        """[MQTT5-3.8.3-2] [MQTT5-3.10.3-2] [MQTT-v311-3.8.3-3]
         [MQTT-v311-3.10.3-2] SUBSCRIBE / UNSUBSCRIBE with no filter: closed
         (v5: 0x81 or 0x82)."""
         for version in (4, 5):
@@ -428,8 +431,8 @@ class MalformedTests(TernTestCase):
                     self.expect_close(data, version=version)
         self.assert_broker_serves()
 
-    def test_mqtt_3_8_3_5_subscription_options_reserved_bits(self):
-        """[MQTT-3.8.3-5] [MQTT-v311-3.8.3-4] reserved bits in the
+    def test_mqtt5_3_8_3_5_subscription_options_reserved_bits(self):
+        """[MQTT5-3.8.3-5] [MQTT-v311-3.8.3-4] reserved bits in the
         subscription options, or requested QoS 3: closed (v5: 0x81)."""
         for version, opts in ((5, 0x40), (5, 0x80), (5, 0x03),
                               (4, 0x03), (4, 0x04), (4, 0x80)):
@@ -454,7 +457,7 @@ class MalformedTests(TernTestCase):
         """PUBACK / PUBCOMP for unknown ids are ignored; PUBREC for an unknown
         id is ignored or answered with PUBREL (v5: 0x00 or 0x92); PUBREL for
         an unknown id is answered with PUBCOMP (v5: 0x00 or 0x92 Packet
-        Identifier not found) [MQTT-4.3.3-11]; the connection stays up."""
+        Identifier not found) [MQTT5-4.3.3-11]; the connection stays up."""
         for version in (4, 5):
             c = self.raw_connected(version=version)
             c.send(tern.build_ack(PUBACK, 1234, version=version))
@@ -472,7 +475,7 @@ class MalformedTests(TernTestCase):
             c.ping()
 
     def test_non_minimal_remaining_length(self):
-        """A remaining length in more bytes than needed (MQTT-1.5.5-1 binds
+        """A remaining length in more bytes than needed (MQTT5-1.5.5-1 binds
         the sender): the broker either accepts or closes, and survives."""
         c = self.raw_connected(version=4)
         c.send_quiet(b"\xc0\x80\x00")

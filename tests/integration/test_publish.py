@@ -1,23 +1,21 @@
 """PUBLISH: QoS flows, payloads, topic matching, overlapping subscriptions,
 subscription identifiers, no local, SUBSCRIBE/UNSUBSCRIBE."""
 
-import os
 import random
 import tempfile
 import time
-import unittest
 
 import tern
 from tern import (DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
-                  SUBACK, TernTestCase, build_ack, build_publish, sub_opts,
-                  unique)
+                  TernTestCase, build_ack, build_publish, sub_opts, unique)
 
 
 class PublishTests:
     """Run with workers=1 and workers=2 (subclasses below)."""
 
-    def test_mqtt_4_3_qos_0_1_2_end_to_end_paho(self):
-        """[MQTT-3.3.4-1] [MQTT-4.3.1-1] [MQTT-4.3.2-2] [MQTT-4.3.3-2] QoS 0,
+    # covers: MQTT-v311-3.3.4-1, MQTT-v311-4.3.1-1
+    def test_mqtt5_4_3_qos_0_1_2_end_to_end_paho(self):
+        """[MQTT5-3.3.4-1] [MQTT5-4.3.1-1] [MQTT5-4.3.2-2] [MQTT5-4.3.3-2] QoS 0,
         1 and 2 messages go end to end at their QoS (subscriber at QoS 2),
         paho v3.1.1 and v5."""
         for version in (4, 5):
@@ -85,8 +83,8 @@ class PublishTests:
         self.assertEqual(len(got), 1)
         self.assertEqual(got[0][3], data)
 
-    def test_mqtt_3_8_4_8_qos_downgrade(self):
-        """[MQTT-3.8.4-8] [MQTT-v311-3.8.4-6] delivered QoS = min(published
+    def test_mqtt5_3_8_4_8_qos_downgrade(self):
+        """[MQTT5-3.8.4-8] [MQTT-v311-3.8.4-6] delivered QoS = min(published
         QoS, granted QoS)."""
         for version in (4, 5):
             subs = {}
@@ -104,7 +102,7 @@ class PublishTests:
                                      (b"p%d" % pq, min(pq, sq)))
 
     def test_mqtt_v311_3_3_5_1_overlapping_subscriptions_one_copy(self):
-        """[MQTT-v311-3.3.5-1] [MQTT-3.3.4-2] overlapping subscriptions of
+        """[MQTT-v311-3.3.5-1] [MQTT5-3.3.4-2] overlapping subscriptions of
         one client: the message is delivered once, at the highest granted
         QoS."""
         for version in (4, 5):
@@ -119,8 +117,8 @@ class PublishTests:
             self.assertEqual((m.payload, m.qos), (b"once", 2))
             c.assert_nothing()
 
-    def test_mqtt_3_3_4_4_subscription_identifiers_in_one_copy(self):
-        """[MQTT-3.3.4-3] [MQTT-3.3.4-4] v5 overlapping subscriptions with
+    def test_mqtt5_3_3_4_4_subscription_identifiers_in_one_copy(self):
+        """[MQTT5-3.3.4-3] [MQTT5-3.3.4-4] v5 overlapping subscriptions with
         Subscription Identifiers: the single copy carries all of them."""
         base = unique("sid")
         c = self.raw_connected(version=5)
@@ -139,16 +137,16 @@ class PublishTests:
         self.assertEqual(m.props.all(tern.SUBSCRIPTION_ID), [300])
         self.assertEqual(m.qos, 0)
 
-    def test_mqtt_3_3_4_6_subscription_identifier_from_client(self):
-        """[MQTT-3.3.4-6] a PUBLISH from a client carrying a Subscription
+    def test_mqtt5_3_3_4_6_subscription_identifier_from_client(self):
+        """[MQTT5-3.3.4-6] a PUBLISH from a client carrying a Subscription
         Identifier is a Protocol Error: DISCONNECT 0x82."""
         c = self.raw_connected(version=5)
         c.publish("a/b", b"x", props=[(tern.SUBSCRIPTION_ID, 5)])
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
 
-    def test_mqtt_4_7_2_1_dollar_topics_not_matched_by_wildcards(self):
-        """[MQTT-4.7.2-1] [MQTT-v311-4.7.2-1] '#' and '+/...' do not match
+    def test_mqtt5_4_7_2_1_dollar_topics_not_matched_by_wildcards(self):
+        """[MQTT5-4.7.2-1] [MQTT-v311-4.7.2-1] '#' and '+/...' do not match
         topics starting with '$'; '$x/#' does."""
         name = unique("dollar")
         wild = self.raw_connected(version=4)
@@ -168,8 +166,9 @@ class PublishTests:
             self.assertFalse(p.topic.startswith("$"), p)
         self.assertEqual({p.payload for p in got}, {b"plain"})
 
-    def test_mqtt_4_7_1_wildcard_matching(self):
-        """[MQTT-3.3.2-3] [MQTT-4.7.3-4] topic filter matching: '+' one
+    # covers: MQTT-v311-3.3.2-3, MQTT-v311-4.7.3-4
+    def test_mqtt5_4_7_1_wildcard_matching(self):
+        """[MQTT5-3.3.2-3] [MQTT5-4.7.3-4] topic filter matching: '+' one
         level (empty levels too), '#' parent and children, exact case-
         sensitive match, no normalisation."""
         b = unique("m")
@@ -183,8 +182,8 @@ class PublishTests:
         self.assertTrue(tern.topic_matches("+/+", "/" + b))
         self.assertFalse(tern.topic_matches(b + "/+", b))
         subs = {}
-        for f in filters:
-            c = self.raw_connected(version=5)
+        for i, f in enumerate(filters):
+            c = self.raw_connected(version=4 + i % 2)
             c.subscribe([(f, 0)])
             subs[f] = c
         pub = self.raw_connected(version=5)
@@ -197,8 +196,9 @@ class PublishTests:
             self.assertEqual(got, want, "filter %r" % f)
             self.assertTrue(want)
 
-    def test_mqtt_4_6_0_5_order_preserved(self):
-        """[MQTT-4.6.0-5] [MQTT-4.6.0-6] messages of one publisher arrive in
+    # covers: MQTT-v311-4.6.0-5, MQTT-v311-4.6.0-6
+    def test_mqtt5_4_6_0_5_order_preserved(self):
+        """[MQTT5-4.6.0-5] [MQTT5-4.6.0-6] messages of one publisher arrive in
         order (QoS 0, 1, 2 each)."""
         for qos in (0, 1, 2):
             topic = unique("order/")
@@ -214,8 +214,9 @@ class PublishTests:
             # drain the publisher's acks
             pub.packets(0.2)
 
-    def test_mqtt_2_2_1_4_server_packet_ids(self):
-        """[MQTT-2.2.1-4] [MQTT-v311-2.3.1-4] [MQTT-2.2.1-2] QoS>0 PUBLISHes
+    # covers: MQTT-v311-2.3.1-5
+    def test_mqtt5_2_2_1_4_server_packet_ids(self):
+        """[MQTT5-2.2.1-4] [MQTT-v311-2.3.1-4] [MQTT5-2.2.1-2] QoS>0 PUBLISHes
         the server sends have non-zero ids that are not in use; QoS 0 has
         none."""
         topic = unique("pid/")
@@ -233,8 +234,8 @@ class PublishTests:
         self.assertIsNone(m.pid)
         self.assertEqual(len(m.body), 2 + len(topic) + 2)
 
-    def test_mqtt_2_2_1_5_ack_packet_ids(self):
-        """[MQTT-2.2.1-5] [MQTT-v311-2.3.1-6] PUBACK / PUBREC / PUBCOMP carry
+    def test_mqtt5_2_2_1_5_ack_packet_ids(self):
+        """[MQTT5-2.2.1-5] [MQTT-v311-2.3.1-6] PUBACK / PUBREC / PUBCOMP carry
         the id of the client's PUBLISH, for any id value."""
         for version in (4, 5):
             c = self.raw_connected(version=version)
@@ -245,10 +246,10 @@ class PublishTests:
                 comp = c.publish("ids/x", b"2", qos=2, pid=pid)
                 self.assertEqual((comp.type, comp.pid), (PUBCOMP, pid))
 
-    def test_mqtt_4_3_3_10_qos2_duplicate_not_forwarded(self):
-        """[MQTT-4.3.3-10] [MQTT-v311-4.3.3-2] a QoS 2 PUBLISH re-sent (DUP)
+    def test_mqtt5_4_3_3_10_qos2_duplicate_not_forwarded(self):
+        """[MQTT5-4.3.3-10] [MQTT-v311-4.3.3-2] a QoS 2 PUBLISH re-sent (DUP)
         before PUBREL gets another PUBREC and is forwarded only once; after
-        PUBCOMP the same id is a new message [MQTT-4.3.3-12]."""
+        PUBCOMP the same id is a new message [MQTT5-4.3.3-12]."""
         for version in (4, 5):
             topic = unique("exactly/")
             sub = self.raw_connected(version=version)
@@ -268,8 +269,8 @@ class PublishTests:
             pub.publish(topic, b"again", qos=2, pid=9)
             self.assertEqual(sub.expect_publish().payload, b"again")
 
-    def test_mqtt_4_3_2_5_qos1_id_reuse_is_new_message(self):
-        """[MQTT-4.3.2-5] [MQTT-v311-4.3.2-2] after PUBACK, a PUBLISH reusing
+    def test_mqtt5_4_3_2_5_qos1_id_reuse_is_new_message(self):
+        """[MQTT5-4.3.2-5] [MQTT-v311-4.3.2-2] after PUBACK, a PUBLISH reusing
         the id is a new message, whatever its DUP flag."""
         topic = unique("reuse/")
         sub = self.raw_connected(version=5)
@@ -280,8 +281,9 @@ class PublishTests:
         self.assertEqual([p.payload for p in sub.publishes(2)],
                          [b"one", b"two"])
 
-    def test_mqtt_3_3_1_3_dup_not_propagated(self):
-        """[MQTT-3.3.1-3] [MQTT-3.3.1-2] [MQTT-v311-3.3.1-3] an incoming DUP
+    # covers: MQTT-v311-3.3.1-2
+    def test_mqtt5_3_3_1_3_dup_not_propagated(self):
+        """[MQTT5-3.3.1-3] [MQTT5-3.3.1-2] [MQTT-v311-3.3.1-3] an incoming DUP
         flag is not copied: the first delivery has DUP 0."""
         topic = unique("dup/")
         sub = self.raw_connected(version=4)
@@ -293,8 +295,9 @@ class PublishTests:
         pub.publish(topic, b"d0", qos=0)
         self.assertFalse(sub.expect_publish().dup)
 
-    def test_mqtt_3_3_2_2_wildcard_in_topic_name_closes(self):
-        """[MQTT-3.3.2-2] [MQTT-4.7.0-1] [MQTT-v311-3.3.2-2] a PUBLISH topic
+    # covers: MQTT-v311-4.7.1-1
+    def test_mqtt5_3_3_2_2_wildcard_in_topic_name_closes(self):
+        """[MQTT5-3.3.2-2] [MQTT5-4.7.0-1] [MQTT-v311-3.3.2-2] a PUBLISH topic
         with '+' or '#' closes the connection (v5: DISCONNECT 0x90 Topic Name
         invalid, or 0x81/0x82, first); nothing is forwarded."""
         watcher = self.raw_connected(version=4)
@@ -314,8 +317,9 @@ class PublishTests:
         self.assertEqual(watcher.packets(0.2), [])
         self.assert_broker_serves()
 
-    def test_mqtt_4_7_3_1_empty_topic_name_closes(self):
-        """[MQTT-4.7.3-1] a zero-length topic name (and, for v5, no topic
+    # covers: MQTT-v311-4.7.3-1
+    def test_mqtt5_4_7_3_1_empty_topic_name_closes(self):
+        """[MQTT5-4.7.3-1] a zero-length topic name (and, for v5, no topic
         alias) closes the connection."""
         for version in (4, 5):
             c = self.raw_connected(version=version)
@@ -327,8 +331,8 @@ class PublishTests:
             else:
                 self.assertEqual(got, [])
 
-    def test_mqtt_1_5_4_3_bom_kept(self):
-        """[MQTT-1.5.4-3] [MQTT-v311-1.5.3-3] U+FEFF at the start of a topic
+    def test_mqtt5_1_5_4_3_bom_kept(self):
+        """[MQTT5-1.5.4-3] [MQTT-v311-1.5.3-3] U+FEFF at the start of a topic
         is kept: it matches only a filter that has it too."""
         base = unique("bom")
         with_bom = "\ufeff" + base
@@ -342,8 +346,8 @@ class PublishTests:
         self.assertEqual(m.topic, with_bom)
         b.assert_nothing()
 
-    def test_mqtt_3_8_3_3_no_local(self):
-        """[MQTT-3.8.3-3] No Local: a client's own messages are not sent back
+    def test_mqtt5_3_8_3_3_no_local(self):
+        """[MQTT5-3.8.3-3] No Local: a client's own messages are not sent back
         to it; other clients still get them."""
         topic = unique("nolocal/")
         me = self.paho_connected(version=5)
@@ -357,8 +361,8 @@ class PublishTests:
         other.publish(topic, b"theirs", qos=1)
         self.assertEqual(me.get().payload, b"theirs")
 
-    def test_mqtt_3_8_3_3_no_local_across_workers(self):
-        """[MQTT-3.8.3-3] No Local holds whichever worker the client id is
+    def test_mqtt5_3_8_3_3_no_local_across_workers(self):
+        """[MQTT5-3.8.3-3] No Local holds whichever worker the client id is
         pinned to."""
         for w in range(self.workers):
             cid = tern.id_on_worker("nl", w, self.workers)
@@ -368,8 +372,8 @@ class PublishTests:
             c.publish(topic, b"self", qos=1)
             c.assert_nothing()
 
-    def test_mqtt_3_8_4_3_subscribe_replaces(self):
-        """[MQTT-3.8.4-3] [MQTT-v311-3.8.4-3] re-subscribing to the same
+    def test_mqtt5_3_8_4_3_subscribe_replaces(self):
+        """[MQTT5-3.8.4-3] [MQTT-v311-3.8.4-3] re-subscribing to the same
         filter replaces the subscription (new QoS, still one copy)."""
         for version in (4, 5):
             topic = unique("repl/")
@@ -382,9 +386,11 @@ class PublishTests:
             self.assertEqual(m.qos, 2)
             c.assert_nothing()
 
-    def test_mqtt_3_8_4_5_multiple_filters_one_suback(self):
-        """[MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-3.8.4-5] [MQTT-3.8.4-6]
-        [MQTT-3.9.3-1] [MQTT-v311-3.9.3-1] one SUBACK with one code per
+    # covers: MQTT-v311-3.8.4-1, MQTT-v311-3.8.4-2,
+    #   MQTT-v311-3.8.4-4, MQTT-v311-3.8.4-5
+    def test_mqtt5_3_8_4_5_multiple_filters_one_suback(self):
+        """[MQTT5-3.8.4-1] [MQTT5-3.8.4-2] [MQTT5-3.8.4-5] [MQTT5-3.8.4-6]
+        [MQTT5-3.9.3-1] [MQTT-v311-3.9.3-1] one SUBACK with one code per
         filter, in order."""
         for version in (4, 5):
             c = self.raw_connected(version=version)
@@ -399,9 +405,11 @@ class PublishTests:
             self.assertEqual([(p.payload, p.qos) for p in got],
                              [(b"a", 2), (b"b", 0), (b"c", 1)])
 
-    def test_mqtt_3_10_4_unsubscribe(self):
-        """[MQTT-3.10.4-1] [MQTT-3.10.4-2] [MQTT-3.10.4-4] [MQTT-3.10.4-5]
-        [MQTT-3.10.4-6] UNSUBSCRIBE deletes exactly matching filters (not
+    # covers: MQTT-v311-3.10.4-1, MQTT-v311-3.10.4-2,
+    #   MQTT-v311-3.10.4-4, MQTT-v311-3.10.4-5, MQTT-v311-3.10.4-6
+    def test_mqtt5_3_10_4_unsubscribe(self):
+        """[MQTT5-3.10.4-1] [MQTT5-3.10.4-2] [MQTT5-3.10.4-4] [MQTT5-3.10.4-5]
+        [MQTT5-3.10.4-6] UNSUBSCRIBE deletes exactly matching filters (not
         overlapping ones), UNSUBACK carries the id and one code per filter
         (0x11 No subscription existed for unknown filters in v5)."""
         for version in (4, 5):
@@ -444,8 +452,9 @@ class PublishTests:
                 self.assertEqual([(p.payload, p.qos) for p in got],
                                  [(b"w%dq%d" % (w, q), q) for q in (0, 1, 2)])
 
-    def test_mqtt_4_5_0_1_many_subscribers(self):
-        """[MQTT-4.5.0-1] a message goes to every matching subscriber
+    # covers: MQTT-v311-4.5.0-1
+    def test_mqtt5_4_5_0_1_many_subscribers(self):
+        """[MQTT5-4.5.0-1] a message goes to every matching subscriber
         (20 subscribers, 20 messages each)."""
         topic = unique("fan/")
         subs = [self.raw_connected(version=4 + i % 2) for i in range(20)]
@@ -468,6 +477,33 @@ class PublishTests:
             comp = c.publish(unique("nobody/"), b"x", qos=2)
             self.assertEqual(comp.type, PUBCOMP)
 
+    def test_mqtt5_3_8_3_3_no_local_with_overlapping_local_subscription(self):
+        """[MQTT5-3.8.3-3] [MQTT5-3.3.4-2] own message matching a No Local
+        subscription and a normal one: delivered once, through the normal
+        subscription (its QoS)."""
+        base = unique("on")
+        c = self.raw_connected(version=5)
+        c.subscribe([(base + "/+", sub_opts(1, no_local=True))])
+        c.subscribe([(base + "/#", sub_opts(0))])
+        c.publish(base + "/x", b"self", qos=1)
+        m = c.expect_publish()
+        self.assertEqual((m.payload, m.qos), (b"self", 0))
+        c.assert_nothing()
+
+    def test_mqtt5_3_10_4_3_unsubscribe_completes_inflight(self):
+        """[MQTT5-3.10.4-3] a QoS 1 delivery in flight when the client
+        unsubscribes is completed (PUBACK accepted, connection fine)."""
+        topic = unique("ui/")
+        c = self.raw_connected(version=5)
+        c.subscribe([(topic, 1)])
+        pub = self.raw_connected(version=5)
+        pub.publish(topic, b"x", qos=1)
+        m = c.expect_publish(ack=False)
+        c.unsubscribe([topic])
+        c.send(build_ack(PUBACK, m.pid, version=5))
+        c.ping()
+        pub.publish(topic, b"y", qos=1)
+        c.assert_nothing()
 
 QUIET_LONG = 0.6
 

@@ -1,17 +1,16 @@
 """Retained messages."""
 
 import time
-import unittest
 
 import tern
-from tern import (DISCONNECT, PUBLISH, TernTestCase, build_subscribe,
-                  sub_opts, unique)
+from tern import (DISCONNECT, TernTestCase, build_subscribe, sub_opts,
+                  unique)
 
 
 class RetainTests:
 
-    def test_mqtt_3_3_1_9_retained_sent_on_subscribe(self):
-        """[MQTT-3.3.1-9] [MQTT-v311-3.3.1-6] [MQTT-v311-3.3.1-8] a new
+    def test_mqtt5_3_3_1_9_retained_sent_on_subscribe(self):
+        """[MQTT5-3.3.1-9] [MQTT-v311-3.3.1-6] [MQTT-v311-3.3.1-8] a new
         subscription gets the retained message with RETAIN 1 (3.1.1 and v5,
         paho and raw)."""
         for version in (4, 5):
@@ -28,8 +27,8 @@ class RetainTests:
             pm = p.get()
             self.assertEqual((pm.payload, pm.retain), (b"kept", True))
 
-    def test_mqtt_3_3_1_5_retained_replaced(self):
-        """[MQTT-3.3.1-5] [MQTT-v311-3.3.1-7] a new retained message replaces
+    def test_mqtt5_3_3_1_5_retained_replaced(self):
+        """[MQTT5-3.3.1-5] [MQTT-v311-3.3.1-7] a new retained message replaces
         the old one (whatever the QoS)."""
         topic = unique("repl/")
         pub = self.raw_connected(version=5)
@@ -54,8 +53,8 @@ class RetainTests:
             m = s.expect_publish()
             self.assertEqual((m.payload, m.qos), (b"q1", want))
 
-    def test_mqtt_3_3_1_6_empty_payload_deletes(self):
-        """[MQTT-3.3.1-6] [MQTT-3.3.1-7] [MQTT-v311-3.3.1-10]
+    def test_mqtt5_3_3_1_6_empty_payload_deletes(self):
+        """[MQTT5-3.3.1-6] [MQTT5-3.3.1-7] [MQTT-v311-3.3.1-10]
         [MQTT-v311-3.3.1-11] a retained PUBLISH with an empty payload is
         forwarded to current subscribers and removes the retained message."""
         for version in (4, 5):
@@ -96,8 +95,8 @@ class RetainTests:
         self.mosquitto_pub(topic, "live", qos=1, retain=True, version=5)
         self.assertEqual(sub.messages(1), [(topic, 1, False, b"live")])
 
-    def test_mqtt_3_3_1_8_non_retained_leaves_retained(self):
-        """[MQTT-3.3.1-8] [MQTT-v311-3.3.1-12] a RETAIN 0 PUBLISH neither
+    def test_mqtt5_3_3_1_8_non_retained_leaves_retained(self):
+        """[MQTT5-3.3.1-8] [MQTT-v311-3.3.1-12] a RETAIN 0 PUBLISH neither
         replaces nor removes the retained message (empty payload too)."""
         topic = unique("keep/")
         pub = self.raw_connected(version=4)
@@ -111,7 +110,7 @@ class RetainTests:
         s.assert_nothing()
 
     def test_mqtt_v311_3_3_1_9_live_forwarding_retain_0(self):
-        """[MQTT-v311-3.3.1-9] [MQTT-3.3.1-12] a retained PUBLISH forwarded
+        """[MQTT-v311-3.3.1-9] [MQTT5-3.3.1-12] a retained PUBLISH forwarded
         to an established subscription has RETAIN 0 (3.1.1; v5 with Retain
         As Published 0)."""
         for version in (4, 5):
@@ -123,10 +122,10 @@ class RetainTests:
             m = s.expect_publish()
             self.assertEqual((m.payload, m.retain), (b"r", False))
 
-    def test_mqtt_3_3_1_13_retain_as_published(self):
-        """[MQTT-3.3.1-13] Retain As Published 1: live forwarding keeps the
+    def test_mqtt5_3_3_1_13_retain_as_published(self):
+        """[MQTT5-3.3.1-13] Retain As Published 1: live forwarding keeps the
         publisher's RETAIN flag (both values); RAP 0 clears it
-        [MQTT-3.3.1-12]."""
+        [MQTT5-3.3.1-12]."""
         topic = unique("rap/")
         rap = self.raw_connected(version=5)
         rap.subscribe([(topic, sub_opts(1, rap=True))])
@@ -140,8 +139,8 @@ class RetainTests:
         self.assertEqual([(p.payload, p.retain) for p in norap.publishes(2)],
                          [(b"retained", False), (b"plain", False)])
 
-    def test_mqtt_3_3_1_13_retain_as_published_paho(self):
-        """[MQTT-3.3.1-13] the same with paho's subscribe options."""
+    def test_mqtt5_3_3_1_13_retain_as_published_paho(self):
+        """[MQTT5-3.3.1-13] the same with paho's subscribe options."""
         topic = unique("rapp/")
         s = self.paho_connected(version=5)
         s.subscribe(topic, 1, retain_as_published=True)
@@ -149,8 +148,8 @@ class RetainTests:
         pub.publish(topic, b"r", qos=1, retain=True)
         self.assertTrue(s.get().retain)
 
-    def test_mqtt_3_3_1_9_retain_handling_0(self):
-        """[MQTT-3.3.1-9] [MQTT-3.8.4-4] Retain Handling 0: retained
+    def test_mqtt5_3_3_1_9_retain_handling_0(self):
+        """[MQTT5-3.3.1-9] [MQTT5-3.8.4-4] Retain Handling 0: retained
         messages are sent on every SUBSCRIBE, also when the subscription
         already exists."""
         topic = unique("rh0/")
@@ -162,8 +161,8 @@ class RetainTests:
             m = s.expect_publish()
             self.assertEqual((m.payload, m.retain), (b"r", True))
 
-    def test_mqtt_3_3_1_10_retain_handling_1(self):
-        """[MQTT-3.3.1-10] Retain Handling 1: retained messages only if the
+    def test_mqtt5_3_3_1_10_retain_handling_1(self):
+        """[MQTT5-3.3.1-10] Retain Handling 1: retained messages only if the
         subscription did not exist yet."""
         topic = unique("rh1/")
         pub = self.raw_connected(version=5)
@@ -178,8 +177,8 @@ class RetainTests:
         s.subscribe([(topic, sub_opts(1, rh=1))])
         self.assertEqual(s.expect_publish().payload, b"r")
 
-    def test_mqtt_3_3_1_11_retain_handling_2(self):
-        """[MQTT-3.3.1-11] Retain Handling 2: no retained messages on
+    def test_mqtt5_3_3_1_11_retain_handling_2(self):
+        """[MQTT5-3.3.1-11] Retain Handling 2: no retained messages on
         SUBSCRIBE, live messages still flow."""
         topic = unique("rh2/")
         pub = self.raw_connected(version=5)

@@ -1,11 +1,10 @@
 """Persistent sessions, offline queues, session expiry, redelivery."""
 
 import time
-import unittest
 
 import tern
-from tern import (DISCONNECT, PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL,
-                  TernTestCase, build_ack, build_publish, unique)
+from tern import (DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, TernTestCase,
+                  build_ack, build_publish, unique)
 
 
 class SessionTests:
@@ -79,7 +78,7 @@ class SessionTests:
                                    clean=False).session_present)
 
     def test_mqtt5_3_1_2_5_clean_start_0_session_expiry(self):
-        """[MQTT-3.1.2-5] [MQTT-3.1.2-23] [MQTT-3.2.2-3] v5 Clean Start 0 with
+        """[MQTT5-3.1.2-5] [MQTT5-3.1.2-23] [MQTT5-3.2.2-3] v5 Clean Start 0 with
         Session Expiry Interval 60: the session survives the disconnect;
         queued messages arrive with Session Present 1."""
         cid = unique("p5")
@@ -102,7 +101,7 @@ class SessionTests:
         self.assertEqual(m.props.all(tern.USER_PROPERTY), [("k", "v")])
 
     def test_mqtt5_3_1_2_6_clean_start_0_new_session(self):
-        """[MQTT-3.1.2-6] Clean Start 0 without an existing session creates
+        """[MQTT5-3.1.2-6] Clean Start 0 without an existing session creates
         one: Session Present 0."""
         c = self.raw()
         ack = c.connect(unique(), version=5, clean=False,
@@ -110,7 +109,7 @@ class SessionTests:
         self.assertFalse(ack.session_present)
 
     def test_mqtt5_session_expiry_0_session_gone(self):
-        """[MQTT-3.1.2-23] [MQTT-4.1.0-2] v5 Session Expiry Interval 0
+        """[MQTT5-3.1.2-23] [MQTT5-4.1.0-2] v5 Session Expiry Interval 0
         (absent): the session ends at disconnect, Session Present 0 on the
         next Clean Start 0 connection."""
         cid = unique("e0")
@@ -126,8 +125,9 @@ class SessionTests:
         self.assertFalse(ack.session_present)
         c.assert_nothing()
 
+    @tern.slow
     def test_mqtt5_4_1_0_2_session_expires(self):
-        """[MQTT-4.1.0-2] Session Expiry Interval 1: the session is discarded
+        """[MQTT5-4.1.0-2] Session Expiry Interval 1: the session is discarded
         about 1 s after the disconnect."""
         cid = unique("e1")
         topic = unique("e1/")
@@ -144,7 +144,7 @@ class SessionTests:
                          "session still present 2.5 s after disconnect")
 
     def test_mqtt5_session_alive_before_expiry(self):
-        """[MQTT-3.1.2-23] a session with Session Expiry Interval 3 is still
+        """[MQTT5-3.1.2-23] a session with Session Expiry Interval 3 is still
         there 0.5 s after the disconnect."""
         cid = unique("e3")
         c = self.raw()
@@ -184,7 +184,7 @@ class SessionTests:
         """--set max_queued_messages=5: of 8 QoS 1 messages published while
         the client is offline, 5 are kept and delivered, the others
         dropped."""
-        b = self.restart_broker({"max_queued_messages": 5})
+        self.restart_broker({"max_queued_messages": 5})
         cid = unique("qb")
         topic = unique("qb/")
         c = self.raw()
@@ -202,8 +202,9 @@ class SessionTests:
         self.assertEqual([p.payload for p in got],
                          [b"0", b"1", b"2", b"3", b"4"])
 
-    def test_mqtt_4_4_0_1_unacked_qos1_resent_with_dup(self):
-        """[MQTT-4.4.0-1] [MQTT-3.3.1-1] [MQTT-v311-4.4.0-1] a QoS 1 PUBLISH
+    # covers: MQTT-v311-3.3.1-1
+    def test_mqtt5_4_4_0_1_unacked_qos1_resent_with_dup(self):
+        """[MQTT5-4.4.0-1] [MQTT5-3.3.1-1] [MQTT-v311-4.4.0-1] a QoS 1 PUBLISH
         the client did not acknowledge is re-sent on reconnect (Clean Start
         0) with the same packet id and DUP 1; after PUBACK it is not sent
         again."""
@@ -232,8 +233,9 @@ class SessionTests:
             c.connect(cid, version=version, clean=False, props=props)
             c.assert_nothing()
 
-    def test_mqtt_4_4_0_1_unacked_qos2_resend(self):
-        """[MQTT-4.4.0-1] [MQTT-4.3.3-6] QoS 2 to a subscriber: before PUBREC
+    # covers: MQTT-v311-4.4.0-1, MQTT-v311-4.3.3-1
+    def test_mqtt5_4_4_0_1_unacked_qos2_resend(self):
+        """[MQTT5-4.4.0-1] [MQTT5-4.3.3-6] QoS 2 to a subscriber: before PUBREC
         the PUBLISH is re-sent (DUP 1); after PUBREC only the PUBREL is
         re-sent, never the PUBLISH."""
         for version in (4, 5):
@@ -267,8 +269,9 @@ class SessionTests:
             c.connect(cid, version=version, clean=False, props=props)
             c.assert_nothing()
 
-    def test_mqtt_4_3_3_inbound_qos2_survives_reconnect(self):
-        """[MQTT-4.4.0-1] [MQTT-4.3.3-10] an inbound QoS 2 flow interrupted
+    # covers: MQTT-v311-4.3.3-2
+    def test_mqtt5_4_3_3_inbound_qos2_survives_reconnect(self):
+        """[MQTT5-4.4.0-1] [MQTT5-4.3.3-10] an inbound QoS 2 flow interrupted
         after PUBREC is finished on the next connection: the re-sent PUBLISH
         (DUP) gets PUBREC, PUBREL gets PUBCOMP, and subscribers get exactly
         one copy."""
@@ -295,8 +298,8 @@ class SessionTests:
             self.assertEqual(sub.expect_publish().payload, b"once")
             sub.assert_nothing()
 
-    def test_mqtt_4_1_0_1_session_survives_takeover(self):
-        """[MQTT-4.1.0-1] [MQTT-3.1.2-5] a takeover with Clean Start 0 keeps
+    def test_mqtt5_4_1_0_1_session_survives_takeover(self):
+        """[MQTT5-4.1.0-1] [MQTT5-3.1.2-5] a takeover with Clean Start 0 keeps
         the subscriptions and in-flight messages."""
         cid = unique("st")
         topic = unique("st/")
@@ -360,9 +363,8 @@ class SessionTests:
         self.assertIn(b"one", got)
         self.assertLessEqual(len(got), 2)
 
-
-    def test_mqtt_4_4_0_2_puback_error_not_retransmitted(self):
-        """[MQTT-4.4.0-2] a PUBACK with reason code 0x80 counts as
+    def test_mqtt5_4_4_0_2_puback_error_not_retransmitted(self):
+        """[MQTT5-4.4.0-2] a PUBACK with reason code 0x80 counts as
         acknowledged: the PUBLISH is not re-sent on reconnect."""
         cid = unique("pae")
         topic = unique("pae/")
@@ -381,8 +383,8 @@ class SessionTests:
                         .session_present)
         c.assert_nothing()
 
-    def test_mqtt_4_4_0_2_pubrec_error_not_retransmitted(self):
-        """[MQTT-4.4.0-2] [MQTT-4.3.3-4] a PUBREC with reason code 0x80 counts
+    def test_mqtt5_4_4_0_2_pubrec_error_not_retransmitted(self):
+        """[MQTT5-4.4.0-2] [MQTT5-4.3.3-4] a PUBREC with reason code 0x80 counts
         as acknowledged: no PUBREL follows, and the PUBLISH is not re-sent
         on reconnect."""
         cid = unique("pre")
@@ -402,8 +404,8 @@ class SessionTests:
                         .session_present)
         c.assert_nothing()
 
-    def test_mqtt_3_3_4_9_window_then_reconnect(self):
-        """[MQTT-3.3.4-9] [MQTT-4.4.0-1] Receive Maximum 2: two messages in
+    def test_mqtt5_3_3_4_9_window_then_reconnect(self):
+        """[MQTT5-3.3.4-9] [MQTT5-4.4.0-1] Receive Maximum 2: two messages in
         flight, six queued; after a reconnect (same Receive Maximum) the two
         are re-sent with DUP 1, then the rest follow in order."""
         cid = unique("win")
@@ -431,8 +433,8 @@ class SessionTests:
         self.assertEqual([(p.payload, p.dup) for p in rest],
                          [(b"%d" % i, False) for i in range(2, 8)])
 
-    def test_mqtt_3_3_4_9_resend_respects_new_receive_maximum(self):
-        """[MQTT-3.3.4-9] [MQTT-4.9.0-2] re-sent unacknowledged PUBLISHes
+    def test_mqtt5_3_3_4_9_resend_respects_new_receive_maximum(self):
+        """[MQTT5-3.3.4-9] [MQTT5-4.9.0-2] re-sent unacknowledged PUBLISHes
         count against the Receive Maximum of the new connection: 4 in flight
         before, Receive Maximum 1 after -> one PUBLISH until it is
         acknowledged."""
@@ -487,8 +489,10 @@ class SessionTests:
         self.assertLessEqual(len(got), 10, got)
         self.assertEqual(got, [b"%02d" % i for i in range(len(got))])
 
+
 class SessionW1(SessionTests, TernTestCase):
     workers = 1
+    run_slow = False
 
 
 class SessionW2(SessionTests, TernTestCase):

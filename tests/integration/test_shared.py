@@ -1,8 +1,6 @@
 """Shared subscriptions ($share/<group>/<filter>)."""
 
-import collections
 import time
-import unittest
 
 import tern
 from tern import DISCONNECT, SUBACK, TernTestCase, sub_opts, unique
@@ -40,8 +38,8 @@ class SharedTests:
                 got[i].append(p.payload)
         return got
 
-    def test_mqtt_4_8_each_message_to_one_member(self):
-        """[MQTT-4.8.2-3] 3 members of $share/g/t: every message reaches
+    def test_mqtt5_4_8_each_message_to_one_member(self):
+        """[MQTT5-4.8.2-3] 3 members of $share/g/t: every message reaches
         exactly one member, and the work is spread over at least 2."""
         topic = unique("sh/")
         ms = self.members("$share/g/" + topic, 3)
@@ -111,8 +109,8 @@ class SharedTests:
         self.assertEqual(sorted(a + b),
                          sorted(str(i).encode() for i in range(n)))
 
-    def test_mqtt_4_8_2_3_granted_qos_respected(self):
-        """[MQTT-4.8.2-3] the QoS granted to the chosen member's shared
+    def test_mqtt5_4_8_2_3_granted_qos_respected(self):
+        """[MQTT5-4.8.2-3] the QoS granted to the chosen member's shared
         subscription caps the delivery QoS."""
         topic = unique("shq/")
         m = self.raw_connected(version=5)
@@ -139,8 +137,8 @@ class SharedTests:
                          [b"%d" % i for i in range(n)])
         ms[0].assert_nothing(0.1)
 
-    def test_mqtt_3_8_3_4_no_local_on_shared_is_protocol_error(self):
-        """[MQTT-3.8.3-4] No Local 1 on a shared subscription is a Protocol
+    def test_mqtt5_3_8_3_4_no_local_on_shared_is_protocol_error(self):
+        """[MQTT5-3.8.3-4] No Local 1 on a shared subscription is a Protocol
         Error: DISCONNECT 0x82."""
         c = self.raw_connected(version=5)
         c.send(tern.build_subscribe(1, [("$share/g/" + unique("nl/"),
@@ -149,8 +147,8 @@ class SharedTests:
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
 
-    def test_mqtt_4_8_2_1_invalid_share_names(self):
-        """[MQTT-4.8.2-1] [MQTT-4.8.2-2] malformed $share filters ("$share/g"
+    def test_mqtt5_4_8_2_1_invalid_share_names(self):
+        """[MQTT5-4.8.2-1] [MQTT5-4.8.2-2] malformed $share filters ("$share/g"
         without a filter, empty ShareName, ShareName with + or #) are
         refused: SUBACK 0x8F (Topic Filter invalid) or a DISCONNECT with
         0x8F/0x81/0x82."""
@@ -220,6 +218,65 @@ class SharedTests:
                     props=[(tern.SESSION_EXPIRY, 60)])
         b = [p.payload for p in off.packets(0.5) if not off.ack(p)]
         self.assertEqual(sorted(a + b), sorted(b"%d" % i for i in range(n)))
+
+    def test_mqtt5_4_8_2_6_puback_error_not_redelivered(self):
+        """[MQTT5-4.8.2-6] a member answering PUBACK 0x80: the message is
+        discarded, not sent to another member."""
+        topic = unique("spe/")
+        ms = self.members("$share/g/" + topic, 2)
+        pub = self.raw_connected(version=5)
+        n = 6
+        for i in range(n):
+            pub.publish(topic, b"%d" % i, qos=1)
+        first = []
+        deadline = time.monotonic() + tern.TIMEOUT
+        while len(first) < n and time.monotonic() < deadline:
+            for m in ms:
+                for p in m.packets(0.02):
+                    m.send(tern.build_ack(tern.PUBACK, p.pid, rc=0x80,
+                                          version=5))
+                    first.append(p.payload)
+        self.assertEqual(sorted(first), sorted(b"%d" % i for i in range(n)))
+        for m in ms:
+            m.assert_nothing(0.3)
+
+    def test_shared_and_plain_subscription_same_client(self):
+        """A client with a shared and a non-shared subscription on the same
+        topic gets the non-shared copy of every message plus its share of
+        the group's."""
+        topic = unique("sp/")
+        a = self.raw_connected(version=5)
+        a.subscribe([("$share/g/" + topic, 1), (topic, 1)])
+        b = self.raw_connected(version=5)
+        b.subscribe([("$share/g/" + topic, 1)])
+        pub = self.raw_connected(version=5)
+        n = 8
+        for i in range(n):
+            pub.publish(topic, b"%d" % i, qos=1)
+        got_a, got_b = self.drain_all([a, b], 2 * n)
+        want = [b"%d" % i for i in range(n)]
+        # a has every message once from the plain subscription, plus the
+        # group's share; the group's copies, over a and b, are each once
+        group = sorted(got_a + got_b)
+        for w in want:
+            group.remove(w)
+        self.assertEqual(sorted(group), sorted(want))
+        for w in want:
+            self.assertIn(w, got_a)
+
+    def test_shared_across_workers_qos2(self):
+        """QoS 2 through a group whose members are pinned to different
+        workers: each message exactly once, at QoS 2."""
+        topic = unique("sq2/")
+        ms = self.members("$share/g/" + topic, 4, qos=2)
+        pub = self.raw_connected(tern.id_on_worker("pq", 1 % self.workers,
+                                                   self.workers), version=5)
+        n = 20
+        for i in range(n):
+            pub.publish(topic, b"%d" % i, qos=2)
+        got = self.drain_all(ms, n)
+        self.assertEqual(sorted(p for g in got for p in g),
+                         sorted(b"%d" % i for i in range(n)))
 
 
 class SharedW1(SharedTests, TernTestCase):

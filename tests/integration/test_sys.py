@@ -1,8 +1,6 @@
 """$SYS topics (--set sys_interval=1)."""
 
-import re
 import time
-import unittest
 
 import tern
 from tern import PUBLISH, TernTestCase, unique
@@ -40,6 +38,7 @@ class SysTests:
             seen[p.topic] = p.payload
         return seen
 
+    @tern.slow
     def test_sys_topics_published(self):
         """With sys_interval=1 the $SYS topics arrive, with sane values."""
         c = self.raw_connected(version=5)
@@ -88,8 +87,9 @@ class SysTests:
             return seen.get("$SYS/broker/clients/connected") == b"1"
         self.assertTrue(tern.wait_until(back_to_one, 6, 0))
 
-    def test_mqtt_4_7_2_1_hash_does_not_match_sys(self):
-        """[MQTT-4.7.2-1] '#' and '+/broker/#' subscribers get no $SYS
+    @tern.slow
+    def test_mqtt5_4_7_2_1_hash_does_not_match_sys(self):
+        """[MQTT5-4.7.2-1] '#' and '+/broker/#' subscribers get no $SYS
         messages (while an explicit $SYS/# subscriber does)."""
         wild = self.raw_connected(version=5)
         wild.subscribe([("#", 0), ("+/broker/#", 0), ("+/+/version", 0)])
@@ -101,6 +101,7 @@ class SysTests:
         got = [p for p in wild.packets(0.05)]
         self.assertEqual([p.topic for p in got if p.type == PUBLISH], [])
 
+    @tern.slow
     def test_sys_retained_for_late_subscribers(self):
         """$SYS values are retained: a late subscriber gets the version at
         once with RETAIN 1."""
@@ -112,6 +113,7 @@ class SysTests:
         m = late.expect_publish(timeout=0.5)
         self.assertTrue(m.retain)
 
+    @tern.slow
     def test_sys_with_mosquitto_sub(self):
         """mosquitto_sub -t '$SYS/broker/uptime' sees the uptime."""
         s = self.mosquitto_sub(["$SYS/broker/uptime"], version=4)
@@ -122,6 +124,7 @@ class SysTests:
 
 class SysW1(SysTests, TernTestCase):
     workers = 1
+    run_slow = False
 
 
 class SysW2(SysTests, TernTestCase):

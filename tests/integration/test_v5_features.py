@@ -2,18 +2,16 @@
 packet size, property pass-through, problem information."""
 
 import time
-import unittest
 
 import tern
 from tern import (DISCONNECT, PUBACK, PUBLISH, PUBREC, SUBACK, TernTestCase,
-                  build_ack, build_publish, sub_opts, unique, v5_props)
-from paho.mqtt.packettypes import PacketTypes
+                  build_ack, build_publish, unique, v5_props)
 
 
 class TopicAliasTests:
 
-    def test_mqtt_3_3_2_12_client_to_server_alias(self):
-        """[MQTT-3.3.2-12] the server accepts Topic Aliases 1..its Topic Alias
+    def test_mqtt5_3_3_2_12_client_to_server_alias(self):
+        """[MQTT5-3.3.2-12] the server accepts Topic Aliases 1..its Topic Alias
         Maximum: topic + alias sets the mapping, empty topic + alias uses it,
         a new topic with the same alias replaces it."""
         base = unique("ta")
@@ -50,8 +48,8 @@ class TopicAliasTests:
         # the alias is not forwarded to subscribers that did not ask
         self.assertIsNone(got[0].prop("TopicAlias"))
 
-    def test_mqtt_3_2_2_17_alias_above_maximum(self):
-        """[MQTT-3.2.2-17] [MQTT-3.3.2-9] a Topic Alias above the server's
+    def test_mqtt5_3_2_2_17_alias_above_maximum(self):
+        """[MQTT5-3.2.2-17] [MQTT5-3.3.2-9] a Topic Alias above the server's
         Topic Alias Maximum: DISCONNECT 0x94 (Topic Alias invalid)."""
         c = self.raw()
         tam = c.connect(unique(), version=5).props.get(
@@ -60,8 +58,8 @@ class TopicAliasTests:
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x94)])
 
-    def test_mqtt_3_3_2_8_alias_zero(self):
-        """[MQTT-3.3.2-8] Topic Alias 0 is not permitted: DISCONNECT 0x94
+    def test_mqtt5_3_3_2_8_alias_zero(self):
+        """[MQTT5-3.3.2-8] Topic Alias 0 is not permitted: DISCONNECT 0x94
         (Topic Alias invalid) or 0x82 (Protocol Error)."""
         c = self.raw_connected(version=5)
         c.publish("a/b", b"x", props=[(tern.TOPIC_ALIAS, 0)])
@@ -78,8 +76,8 @@ class TopicAliasTests:
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
 
-    def test_mqtt_3_3_2_7_aliases_not_carried_over(self):
-        """[MQTT-3.3.2-7] alias mappings do not survive the connection, even
+    def test_mqtt5_3_3_2_7_aliases_not_carried_over(self):
+        """[MQTT5-3.3.2-7] alias mappings do not survive the connection, even
         a resumed session."""
         cid = unique("tac")
         c = self.raw()
@@ -94,8 +92,8 @@ class TopicAliasTests:
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
 
-    def test_mqtt_3_1_2_27_no_alias_without_client_maximum(self):
-        """[MQTT-3.1.2-27] a client that sent no Topic Alias Maximum never
+    def test_mqtt5_3_1_2_27_no_alias_without_client_maximum(self):
+        """[MQTT5-3.1.2-27] a client that sent no Topic Alias Maximum never
         gets a Topic Alias."""
         topic = unique("na/")
         c = self.raw_connected(version=5)
@@ -107,8 +105,8 @@ class TopicAliasTests:
             self.assertEqual(p.topic, topic)
             self.assertFalse(p.props.has(tern.TOPIC_ALIAS))
 
-    def test_mqtt_3_3_2_11_server_to_client_alias(self):
-        """[MQTT-3.3.2-11] [MQTT-3.3.2-8] a client with Topic Alias Maximum
+    def test_mqtt5_3_3_2_11_server_to_client_alias(self):
+        """[MQTT5-3.3.2-11] [MQTT5-3.3.2-8] a client with Topic Alias Maximum
         5: the server may use aliases 1..5; once it has sent topic+alias,
         later PUBLISHes on that topic arrive with the alias and an empty
         topic. Every PUBLISH resolves to the right topic."""
@@ -141,8 +139,8 @@ class TopicAliasTests:
         self.assertTrue(used_empty, "the server never sent an aliased "
                         "PUBLISH with an empty topic: %r" % got[:4])
 
-    def test_mqtt_3_3_2_11_alias_maximum_1(self):
-        """[MQTT-3.3.2-11] with Topic Alias Maximum 1 the server never sends
+    def test_mqtt5_3_3_2_11_alias_maximum_1(self):
+        """[MQTT5-3.3.2-11] with Topic Alias Maximum 1 the server never sends
         an alias above 1, whatever the number of topics."""
         base = unique("ta1")
         c = self.raw()
@@ -177,8 +175,8 @@ class TopicAliasW2(TopicAliasTests, TernTestCase):
 class NoTopicAliasTests(TernTestCase):
     settings = {"max_topic_alias": 0}
 
-    def test_mqtt_3_2_2_18_no_alias_allowed(self):
-        """[MQTT-3.2.2-18] max_topic_alias=0: CONNACK has no Topic Alias
+    def test_mqtt5_3_2_2_18_no_alias_allowed(self):
+        """[MQTT5-3.2.2-18] max_topic_alias=0: CONNACK has no Topic Alias
         Maximum (or 0) and a PUBLISH with an alias gets DISCONNECT 0x94."""
         c = self.raw()
         ack = c.connect(unique(), version=5)
@@ -205,8 +203,9 @@ class MessageExpiryTests:
                         .session_present)
         return c
 
-    def test_mqtt_3_3_2_5_expired_not_delivered(self):
-        """[MQTT-3.3.2-5] a queued message whose Message Expiry Interval (1 s)
+    @tern.slow
+    def test_mqtt5_3_3_2_5_expired_not_delivered(self):
+        """[MQTT5-3.3.2-5] a queued message whose Message Expiry Interval (1 s)
         passed before the client came back is not delivered; one without
         expiry is."""
         topic = unique("exp/")
@@ -220,8 +219,9 @@ class MessageExpiryTests:
         got = [p.payload for p in c.packets(0.5)]
         self.assertEqual(got, [b"stays"])
 
-    def test_mqtt_3_3_2_6_expiry_decremented(self):
-        """[MQTT-3.3.2-6] the forwarded Message Expiry Interval is the
+    @tern.slow
+    def test_mqtt5_3_3_2_6_expiry_decremented(self):
+        """[MQTT5-3.3.2-6] the forwarded Message Expiry Interval is the
         received one minus the time the message waited (sent 60, waited
         ~2 s -> at most 59)."""
         topic = unique("dec/")
@@ -238,7 +238,7 @@ class MessageExpiryTests:
         self.assertGreaterEqual(left, 50)
 
     def test_expiry_forwarded_live(self):
-        """[MQTT-3.3.2-6] a message forwarded at once keeps its Message
+        """[MQTT5-3.3.2-6] a message forwarded at once keeps its Message
         Expiry Interval (the same or one second less); messages without
         one get none."""
         topic = unique("live/")
@@ -251,8 +251,9 @@ class MessageExpiryTests:
         self.assertIn(a.props.get(tern.MESSAGE_EXPIRY), (99, 100))
         self.assertFalse(b.props.has(tern.MESSAGE_EXPIRY))
 
+    @tern.slow
     def test_retained_message_expiry(self):
-        """[MQTT-3.3.2-5] a retained message expires: a subscriber after the
+        """[MQTT5-3.3.2-5] a retained message expires: a subscriber after the
         expiry does not get it; before, it gets a decremented interval."""
         t1, t2 = unique("rexp/"), unique("rexp/")
         pub = self.raw_connected(version=5)
@@ -280,8 +281,28 @@ class MessageExpiryTests:
         self.assertIn(s.get().prop("MessageExpiryInterval"), (29, 30))
 
 
+    @tern.slow
+    def test_mqtt5_3_3_2_5_expired_while_held_by_receive_maximum(self):
+        """[MQTT5-3.3.2-5] a message waiting behind a full Receive Maximum
+        window expires there: it is skipped, the next one comes."""
+        t = unique("eq/")
+        c = self.raw()
+        c.connect(unique(), version=5, props=[(tern.RECEIVE_MAXIMUM, 1)])
+        c.subscribe([(t, 1)])
+        pub = self.raw_connected(version=5)
+        pub.publish(t, b"A", qos=1)
+        pub.publish(t, b"B", qos=1, props=[(tern.MESSAGE_EXPIRY, 1)])
+        pub.publish(t, b"C", qos=1)
+        a = c.expect_publish(ack=False)
+        self.assertEqual(a.payload, b"A")
+        time.sleep(2.2)
+        c.ack(a)
+        self.assertEqual(c.expect_publish().payload, b"C")
+        c.assert_nothing(0.3)
+
 class MessageExpiryW1(MessageExpiryTests, TernTestCase):
     workers = 1
+    run_slow = False
 
 
 class MessageExpiryW2(MessageExpiryTests, TernTestCase):
@@ -291,8 +312,8 @@ class MessageExpiryW2(MessageExpiryTests, TernTestCase):
 class FlowControlTests(TernTestCase):
     settings = {"max_inflight": 2}
 
-    def test_mqtt_3_3_4_9_server_respects_client_receive_maximum(self):
-        """[MQTT-3.3.4-9] [MQTT-4.9.0-2] [MQTT-3.3.4-10] [MQTT-4.9.0-3] a
+    def test_mqtt5_3_3_4_9_server_respects_client_receive_maximum(self):
+        """[MQTT5-3.3.4-9] [MQTT5-4.9.0-2] [MQTT5-3.3.4-10] [MQTT5-4.9.0-3] a
         client with Receive Maximum 2 that does not acknowledge gets only 2
         QoS 1/2 PUBLISHes; PINGREQ is still answered; each PUBACK releases
         one more."""
@@ -315,8 +336,8 @@ class FlowControlTests(TernTestCase):
         rest = c.publishes(3)
         self.assertEqual([p.payload for p in rest], [b"3", b"4", b"5"])
 
-    def test_mqtt_3_3_4_7_client_exceeds_receive_maximum(self):
-        """[MQTT-3.3.4-7] max_inflight=2 (CONNACK Receive Maximum 2): a third
+    def test_mqtt5_3_3_4_7_client_exceeds_receive_maximum(self):
+        """[MQTT5-3.3.4-7] max_inflight=2 (CONNACK Receive Maximum 2): a third
         unfinished QoS 2 PUBLISH gets DISCONNECT 0x93 (Receive Maximum
         exceeded)."""
         c = self.raw()
@@ -348,9 +369,8 @@ class FlowControlTests(TernTestCase):
         for p in got:
             self.assertEqual((p.type, p.rc), (tern.CONNACK, 0x82))
 
-
-    def test_mqtt_4_9_0_2_qos2_counts_until_pubcomp(self):
-        """[MQTT-4.9.0-2] a QoS 2 delivery uses the client's quota until
+    def test_mqtt5_4_9_0_2_qos2_counts_until_pubcomp(self):
+        """[MQTT5-4.9.0-2] a QoS 2 delivery uses the client's quota until
         PUBCOMP: with Receive Maximum 1, after PUBREC only the PUBREL comes,
         the next PUBLISH only after PUBCOMP."""
         topic = unique("rq2/")
@@ -367,8 +387,8 @@ class FlowControlTests(TernTestCase):
         c.send(build_ack(tern.PUBCOMP, m.pid, version=5))
         self.assertEqual(c.expect_publish(ack=False).payload, b"1")
 
-    def test_mqtt_3_3_4_9_retained_respect_receive_maximum(self):
-        """[MQTT-3.3.4-9] retained messages sent on SUBSCRIBE obey the
+    def test_mqtt5_3_3_4_9_retained_respect_receive_maximum(self):
+        """[MQTT5-3.3.4-9] retained messages sent on SUBSCRIBE obey the
         client's Receive Maximum too (5 retained, Receive Maximum 1)."""
         base = unique("rr")
         pub = self.raw_connected(version=5)
@@ -387,11 +407,12 @@ class FlowControlTests(TernTestCase):
             seen.append(p.topic)
         self.assertEqual(sorted(seen), [base + "/%d" % i for i in range(5)])
 
+
 class PacketSizeTests(TernTestCase):
     settings = {"max_packet_size": 1024}
 
-    def test_mqtt_3_1_2_24_client_maximum_packet_size(self):
-        """[MQTT-3.1.2-24] [MQTT-3.1.2-25] the server never sends a packet
+    def test_mqtt5_3_1_2_24_client_maximum_packet_size(self):
+        """[MQTT5-3.1.2-24] [MQTT5-3.1.2-25] the server never sends a packet
         larger than the client's Maximum Packet Size (200): a too large
         message is dropped for that client, later small ones still come."""
         topic = unique("mps/")
@@ -414,8 +435,8 @@ class PacketSizeTests(TernTestCase):
                          [b"small", b"yyyyy"])
         self.assertEqual(len(other.publishes(3)), 3)
 
-    def test_mqtt_3_2_2_15_packet_above_server_maximum(self):
-        """[MQTT-3.2.2-15] max_packet_size=1024: CONNACK says so; a larger
+    def test_mqtt5_3_2_2_15_packet_above_server_maximum(self):
+        """[MQTT5-3.2.2-15] max_packet_size=1024: CONNACK says so; a larger
         PUBLISH gets DISCONNECT 0x95 (Packet too large) and the connection
         is closed; 3.1.1 clients are just closed."""
         c = self.raw()
@@ -445,9 +466,8 @@ class PacketSizeTests(TernTestCase):
         got = c.wait_closed(3)
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x95)])
 
-
-    def test_mqtt_3_1_2_24_retained_too_large_not_sent(self):
-        """[MQTT-3.1.2-24] [MQTT-3.1.2-25] a retained message larger than
+    def test_mqtt5_3_1_2_24_retained_too_large_not_sent(self):
+        """[MQTT5-3.1.2-24] [MQTT5-3.1.2-25] a retained message larger than
         the client's Maximum Packet Size is not sent on SUBSCRIBE."""
         t = unique("rbig/")
         pub = self.raw_connected(version=5)
@@ -461,8 +481,8 @@ class PacketSizeTests(TernTestCase):
         self.assertEqual([(p.topic, p.payload) for p in got],
                          [(t + "/s", b"small")])
 
-    def test_mqtt_3_14_2_3_reason_string_respects_maximum_packet_size(self):
-        """[MQTT-3.14.2-3] [MQTT-3.9.2-1] [MQTT-3.2.2-19] with Maximum Packet
+    def test_mqtt5_3_14_2_3_reason_string_respects_maximum_packet_size(self):
+        """[MQTT5-3.14.2-3] [MQTT5-3.9.2-1] [MQTT5-3.2.2-19] with Maximum Packet
         Size 12, SUBACK and DISCONNECT leave out their Reason String rather
         than exceed it."""
         c = self.raw()
@@ -488,10 +508,33 @@ class PacketSizeTests(TernTestCase):
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x90)])
 
+
+    def test_mqtt5_3_1_2_25_dropped_packet_sets_no_alias(self):
+        """[MQTT5-3.1.2-25] [MQTT5-3.3.2-11] a message dropped for the
+        client's Maximum Packet Size does not set up a Topic Alias: the next
+        message on that topic still carries the topic name."""
+        t = unique("ab/")
+        c = self.raw()
+        c.connect(unique(), version=5, props=[(tern.TOPIC_ALIAS_MAXIMUM, 5),
+                                              (tern.MAXIMUM_PACKET_SIZE, 100)])
+        c.subscribe([(t, 1)])
+        pub = self.raw_connected(version=5)
+        pub.publish(t, b"x" * 300, qos=1)
+        pub.publish(t, b"small1", qos=1)
+        pub.publish(t, b"small2", qos=1)
+        got = c.publishes(2)
+        self.assertEqual([p.payload for p in got], [b"small1", b"small2"])
+        self.assertEqual(got[0].topic, t)
+        alias = got[0].props.get(tern.TOPIC_ALIAS)
+        if not got[1].topic:
+            self.assertIsNotNone(alias)
+            self.assertEqual(got[1].props.get(tern.TOPIC_ALIAS), alias)
+        c.assert_nothing(0.2)
+
 class PropertyTests:
 
-    def test_mqtt_3_3_2_17_user_properties_in_order(self):
-        """[MQTT-3.3.2-17] [MQTT-3.3.2-18] user properties go through
+    def test_mqtt5_3_3_2_17_user_properties_in_order(self):
+        """[MQTT5-3.3.2-17] [MQTT5-3.3.2-18] user properties go through
         unchanged and in order, repeated keys and empty values included."""
         topic = unique("up/")
         c = self.raw_connected(version=5)
@@ -505,7 +548,7 @@ class PropertyTests:
         self.assertEqual(m.props.all(tern.USER_PROPERTY), ups)
 
     def test_user_properties_paho(self):
-        """[MQTT-3.3.2-18] paho UserProperty list arrives in order."""
+        """[MQTT5-3.3.2-18] paho UserProperty list arrives in order."""
         topic = unique("pup/")
         s = self.paho_connected(version=5)
         s.subscribe(topic, 1)
@@ -518,8 +561,8 @@ class PropertyTests:
         self.assertEqual(s.get().prop("UserProperty"),
                          [("b", "1"), ("a", "2"), ("b", "3")])
 
-    def test_mqtt_3_3_2_4_request_response_properties(self):
-        """[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-20]
+    def test_mqtt5_3_3_2_4_request_response_properties(self):
+        """[MQTT5-3.3.2-4] [MQTT5-3.3.2-15] [MQTT5-3.3.2-16] [MQTT5-3.3.2-20]
         Payload Format Indicator, Content Type, Response Topic and
         Correlation Data are forwarded unchanged, to v5 subscribers at every
         QoS."""
@@ -565,8 +608,8 @@ class PropertyTests:
         self.assertEqual((a.payload, a.prop("CorrelationData")),
                          (b"answer", b"id-1"))
 
-    def test_mqtt_3_3_2_14_response_topic_wildcard(self):
-        """[MQTT-3.3.2-14] a Response Topic with wildcards is a Protocol
+    def test_mqtt5_3_3_2_14_response_topic_wildcard(self):
+        """[MQTT5-3.3.2-14] a Response Topic with wildcards is a Protocol
         Error: DISCONNECT 0x82 (or 0x81/0x90); it is never forwarded."""
         topic = unique("rtw/")
         s = self.raw_connected(version=5)
@@ -581,8 +624,8 @@ class PropertyTests:
         self.assertEqual(got[0].type, DISCONNECT)
         self.assertIn(got[0].rc, (0x82, 0x81, 0x90))
 
-    def test_mqtt_3_1_2_29_no_reason_string_when_not_requested(self):
-        """[MQTT-3.1.2-29] Request Problem Information 0: SUBACK and
+    def test_mqtt5_3_1_2_29_no_reason_string_when_not_requested(self):
+        """[MQTT5-3.1.2-29] Request Problem Information 0: SUBACK and
         UNSUBACK carry no Reason String or User Property, even for refused
         filters."""
         c = self.raw()
@@ -599,8 +642,8 @@ class PropertyTests:
         u = c.expect(tern.UNSUBACK)
         self.assertFalse(u.props.has(tern.REASON_STRING), u)
 
-    def test_mqtt_3_8_4_7_invalid_filter_suback_code(self):
-        """[MQTT-3.8.4-7] [MQTT-3.9.3-2] an invalid filter in a SUBSCRIBE
+    def test_mqtt5_3_8_4_7_invalid_filter_suback_code(self):
+        """[MQTT5-3.8.4-7] [MQTT5-3.9.3-2] an invalid filter in a SUBSCRIBE
         with valid ones: SUBACK 0x8F for it, the others granted (or the
         connection is closed as malformed)."""
         c = self.raw_connected(version=5)
@@ -613,7 +656,7 @@ class PropertyTests:
             self.assertEqual(p.type, DISCONNECT)
             self.assertIn(p.rc, (0x81, 0x82, 0x8F))
 
-    def test_mqtt_3_1_2_29_reason_string_when_requested(self):
+    def test_mqtt5_3_1_2_29_reason_string_when_requested(self):
         """Problem information on (default): a refused subscription may carry
         a Reason String; it is valid UTF-8."""
         c = self.raw_connected(version=5)
@@ -624,9 +667,8 @@ class PropertyTests:
         if rs is not None:
             self.assertIsInstance(rs, str)
 
-
-    def test_mqtt_3_3_4_5_subscription_id_max_and_separate_copies(self):
-        """[MQTT-3.3.4-5] the largest Subscription Identifier (268435455)
+    def test_mqtt5_3_3_4_5_subscription_id_max_and_separate_copies(self):
+        """[MQTT5-3.3.4-5] the largest Subscription Identifier (268435455)
         round-trips; a shared and a non-shared subscription of one client
         give separate copies, each with its own identifier."""
         t = unique("sid/")
@@ -642,7 +684,7 @@ class PropertyTests:
         c.assert_nothing(0.2)
 
     def test_subscription_id_replaced_and_removed(self):
-        """[MQTT-3.8.4-3] re-subscribing replaces the Subscription
+        """[MQTT5-3.8.4-3] re-subscribing replaces the Subscription
         Identifier; re-subscribing without one removes it."""
         t = unique("sidr/")
         c = self.raw_connected(version=5)
@@ -658,7 +700,7 @@ class PropertyTests:
                          [])
 
     def test_retained_on_subscribe_carries_subscription_id(self):
-        """[MQTT-3.3.4-3] a retained message sent because of a SUBSCRIBE
+        """[MQTT5-3.3.4-3] a retained message sent because of a SUBSCRIBE
         carries that subscription's identifier."""
         t = unique("rsid/")
         pub = self.raw_connected(version=5)
@@ -702,6 +744,7 @@ class PropertyTests:
         c.publish(t, "h\u00e9".encode(), qos=1,
                   props=[(tern.PAYLOAD_FORMAT, 1)])
         self.assertEqual(s.expect_publish().payload, "h\u00e9".encode())
+
 
 class PropertyW1(PropertyTests, TernTestCase):
     workers = 1

@@ -1,10 +1,9 @@
 """Will messages."""
 
 import time
-import unittest
 
 import tern
-from tern import DISCONNECT, TernTestCase, packet, unique
+from tern import TernTestCase, packet, unique
 
 
 class WillTests:
@@ -14,8 +13,8 @@ class WillTests:
         w.subscribe([(topic, qos)])
         return w
 
-    def test_mqtt_3_1_2_8_will_on_abnormal_close(self):
-        """[MQTT-3.1.2-8] [MQTT-v311-3.1.2-8] [MQTT-3.1.2-14]
+    def test_mqtt5_3_1_2_8_will_on_abnormal_close(self):
+        """[MQTT5-3.1.2-8] [MQTT-v311-3.1.2-8] [MQTT5-3.1.2-14]
         [MQTT-v311-3.1.2-16] a TCP reset without DISCONNECT publishes the
         will (non-retained)."""
         for version in (4, 5):
@@ -30,7 +29,7 @@ class WillTests:
                              (topic, b"gone", 1, False))
 
     def test_will_on_socket_close_without_disconnect(self):
-        """[MQTT-3.1.2-8] a plain close (FIN) without DISCONNECT also
+        """[MQTT5-3.1.2-8] a plain close (FIN) without DISCONNECT also
         publishes the will; paho and mosquitto_sub see it."""
         topic = unique("fin/")
         p = self.paho_connected(version=4)
@@ -61,8 +60,8 @@ class WillTests:
         s.proc.wait(5)
         self.assertEqual(w.expect_publish().payload, b"mosq died")
 
-    def test_mqtt_3_1_2_10_no_will_on_disconnect(self):
-        """[MQTT-3.1.2-10] [MQTT-3.14.4-3] [MQTT-v311-3.14.4-3]
+    def test_mqtt5_3_1_2_10_no_will_on_disconnect(self):
+        """[MQTT5-3.1.2-10] [MQTT5-3.14.4-3] [MQTT-v311-3.14.4-3]
         [MQTT-v311-3.1.2-10] a normal DISCONNECT (v5 reason 0x00) removes the
         will."""
         for version, rc in ((4, None), (5, None), (5, 0x00)):
@@ -90,8 +89,8 @@ class WillTests:
         c.abort()
         w.assert_nothing()
 
-    def test_mqtt_3_1_2_15_will_retain(self):
-        """[MQTT-3.1.2-15] [MQTT-v311-3.1.2-17] Will Retain 1: the will is
+    def test_mqtt5_3_1_2_15_will_retain(self):
+        """[MQTT5-3.1.2-15] [MQTT-v311-3.1.2-17] Will Retain 1: the will is
         published as a retained message."""
         for version in (4, 5):
             topic = unique("wr/")
@@ -101,7 +100,6 @@ class WillTests:
                             "qos": 1, "retain": True})
             c.abort()
             # wait until it was published, then subscribe late
-            w = self.watcher(unique("never/"))
             ok = False
             deadline = time.monotonic() + tern.TIMEOUT
             while not ok and time.monotonic() < deadline:
@@ -116,8 +114,9 @@ class WillTests:
                     ok = True
             self.assertTrue(ok, "will not retained")
 
+    @tern.slow
     def test_will_on_keepalive_timeout(self):
-        """[MQTT-3.1.2-8] [MQTT-v311-3.1.2-8] a keep alive timeout publishes
+        """[MQTT5-3.1.2-8] [MQTT-v311-3.1.2-8] a keep alive timeout publishes
         the will."""
         topic = unique("kaw/")
         w = self.watcher(topic)
@@ -129,7 +128,7 @@ class WillTests:
         self.assertGreaterEqual(time.monotonic() - t0, 1.0)
 
     def test_will_on_protocol_error(self):
-        """[MQTT-3.1.2-8] a connection closed by the server for a protocol
+        """[MQTT5-3.1.2-8] a connection closed by the server for a protocol
         error publishes the will."""
         for version in (4, 5):
             topic = unique("pew/")
@@ -142,7 +141,7 @@ class WillTests:
             self.assertEqual(w.expect_publish().payload, b"bad client")
 
     def test_mqtt5_disconnect_with_will_message_0x04(self):
-        """[MQTT-3.1.2-8] v5 DISCONNECT with reason 0x04 (Disconnect with
+        """[MQTT5-3.1.2-8] v5 DISCONNECT with reason 0x04 (Disconnect with
         Will Message) publishes the will."""
         topic = unique("w04/")
         w = self.watcher(topic, version=5)
@@ -152,8 +151,9 @@ class WillTests:
         c.disconnect(rc=0x04)
         self.assertEqual(w.expect_publish().payload, b"asked for")
 
+    @tern.slow
     def test_mqtt5_will_delay(self):
-        """[MQTT-3.1.2-8] Will Delay Interval 2: the will is published after
+        """[MQTT5-3.1.2-8] Will Delay Interval 2: the will is published after
         the delay, not at the close."""
         topic = unique("wd/")
         w = self.watcher(topic, version=5)
@@ -170,8 +170,9 @@ class WillTests:
         self.assertGreaterEqual(elapsed, 1.5)
         self.assertLessEqual(elapsed, 5.0)
 
+    @tern.slow
     def test_mqtt5_3_1_3_9_no_will_if_reconnected_within_delay(self):
-        """[MQTT-3.1.3-9] a new connection to the session (Clean Start 0)
+        """[MQTT5-3.1.3-9] a new connection to the session (Clean Start 0)
         within the Will Delay Interval cancels the will."""
         topic = unique("wdr/")
         w = self.watcher(topic, version=5)
@@ -189,8 +190,9 @@ class WillTests:
         w.assert_nothing(1.8)
         c2.disconnect()
 
+    @tern.slow
     def test_mqtt5_3_1_2_8_clean_start_reconnect_ends_session_sends_will(self):
-        """[MQTT-3.1.2-8] [MQTT-3.1.2-4] a reconnect with Clean Start 1
+        """[MQTT5-3.1.2-8] [MQTT5-3.1.2-4] a reconnect with Clean Start 1
         within the Will Delay Interval ends the old session, and the will is
         published then (the session ended before the delay)."""
         topic = unique("wdc/")
@@ -208,8 +210,9 @@ class WillTests:
         self.assertEqual(w.expect_publish(timeout=3).payload,
                          b"session ended")
 
+    @tern.slow
     def test_mqtt5_3_1_2_8_will_at_session_end_before_delay(self):
-        """[MQTT-3.1.2-8] the will goes out when the session ends even if the
+        """[MQTT5-3.1.2-8] the will goes out when the session ends even if the
         Will Delay Interval is longer (session expiry 1, will delay 30)."""
         topic = unique("wse/")
         w = self.watcher(topic, version=5)
@@ -222,7 +225,7 @@ class WillTests:
                          b"session over")
 
     def test_mqtt5_will_on_session_takeover(self):
-        """[MQTT-3.1.4-3] a v5 connection taken over (will delay 0) has its
+        """[MQTT5-3.1.4-3] a v5 connection taken over (will delay 0) has its
         will published."""
         topic = unique("wto/")
         w = self.watcher(topic, version=5)
@@ -230,12 +233,12 @@ class WillTests:
         c = self.raw()
         c.connect(cid, version=5, will={"topic": topic,
                                         "payload": b"taken over"})
-        c2 = self.raw_connected(cid, version=5)
+        self.raw_connected(cid, version=5)
         c.wait_closed()
         self.assertEqual(w.expect_publish().payload, b"taken over")
 
     def test_mqtt5_3_1_3_10_will_properties_forwarded(self):
-        """[MQTT-3.1.3-10] the will's properties go out with it, user
+        """[MQTT5-3.1.3-10] the will's properties go out with it, user
         properties in order."""
         topic = unique("wp/")
         w = self.watcher(topic, version=5)
@@ -275,9 +278,55 @@ class WillTests:
             for x in watchers:
                 self.assertEqual(x.expect_publish().payload, b"w%d" % w)
 
+    def test_mqtt5_will_delay_beyond_session_expiry_0(self):
+        """[MQTT5-3.1.2-8] Will Delay 5 with Session Expiry 0: the session
+        ends at the close, so the will goes out at once."""
+        topic = unique("wd0/")
+        w = self.watcher(topic, version=5)
+        c = self.raw()
+        c.connect(unique(), version=5,
+                  will={"topic": topic, "payload": b"now",
+                        "props": [(tern.WILL_DELAY, 5)]})
+        c.abort()
+        self.assertEqual(w.expect_publish(timeout=2).payload, b"now")
+
+    @tern.slow
+    def test_mqtt5_disconnect_0x04_honours_will_delay(self):
+        """DISCONNECT 0x04 with Will Delay 1 and a session that outlives it:
+        the will comes after about 1 s, not at once."""
+        topic = unique("d4/")
+        w = self.watcher(topic, version=5)
+        c = self.raw()
+        c.connect(unique(), version=5, props=[(tern.SESSION_EXPIRY, 10)],
+                  will={"topic": topic, "payload": b"w",
+                        "props": [(tern.WILL_DELAY, 1)]})
+        t0 = time.monotonic()
+        c.disconnect(rc=0x04)
+        w.assert_nothing(0.6)
+        w.expect_publish(timeout=4)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+
+    def test_empty_will_payload(self):
+        """A will with an empty payload is published (empty); a retained one
+        clears the topic's retained message [MQTT5-3.3.1-6]."""
+        topic = unique("ew/")
+        pub = self.raw_connected(version=4)
+        pub.publish(topic, b"old", qos=1, retain=True)
+        w = self.watcher(topic)
+        self.assertEqual(w.expect_publish().payload, b"old")
+        c = self.raw()
+        c.connect(unique(), version=4,
+                  will={"topic": topic, "payload": b"", "retain": True})
+        c.abort()
+        self.assertEqual(w.expect_publish().payload, b"")
+        s = self.raw_connected(version=4)
+        s.subscribe([(topic, 0)])
+        s.assert_nothing()
+
 
 class WillW1(WillTests, TernTestCase):
     workers = 1
+    run_slow = False
 
 
 class WillW2(WillTests, TernTestCase):

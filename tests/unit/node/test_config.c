@@ -695,19 +695,23 @@ Test(config, non_loopback_needs_allow_anonymous)
 	cr_assert_eq(config_validate(&c, err, sizeof(err)), 0, "%s", err);
 }
 
-Test(config, only_mqtt_scheme_for_now)
+Test(config, tls_listeners_need_cert_and_key)
 {
 	struct tern_config c;
 	char err[ERRLEN];
 
 	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtts://127.0.0.1"),
 	             TERN_ECONFIG);
-	cr_assert_str_eq(err, "listener mqtts://127.0.0.1: mqtts:// listeners "
-	                      "arrive with TLS support; not available in this "
-	                      "build");
-	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "ws://127.0.0.1:80"),
+	cr_assert(strstr(err, "listener mqtts://127.0.0.1 needs TLS: set "
+	                      "tls_cert and tls_key"), "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "wss://127.0.0.1"),
 	             TERN_ECONFIG);
-	cr_assert(strstr(err, "not available in this build"));
+	cr_assert(strstr(err, "needs TLS"), "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "wss://127.0.0.1",
+	                  "--tls-cert", "c.pem", "--tls-key", "k.pem"),
+	             0, "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "ws://127.0.0.1:80"), 0,
+	             "%s", err);
 }
 
 Test(config, validate_ranges)
