@@ -211,10 +211,7 @@ static void admin_clients_kick_work(struct worker *w, struct admin_task *t)
 	/* a session with expiry 0 ended with its connection */
 	s = session_find(w, j->id, j->id_len);
 	if (s && j->discard) {
-		if (s->will) /* the session ends: its will is due */
-			session_publish_will(s);
-		router_unsubscribe_all(w, s);
-		session_free(s);
+		session_end(s); /* its will is due */
 		s = NULL;
 		discarded = true;
 	}

@@ -71,6 +71,9 @@ static const char *const config_log_levels[] = {
 };
 static const char *const config_log_formats[] = {"text", "json", NULL};
 static const char *const config_tls_versions[] = {"1.2", "1.3", NULL};
+static const char *const config_durabilities[] = {
+	"none", "process-crash", "power-loss", NULL,
+};
 static const char *const config_tls_client_certs[] = {
 	"none", "optional", "required", NULL,
 };
@@ -190,6 +193,17 @@ static const struct config_key config_keys[] = {
 	{CONFIG_KEY(ws_max_frame), .type = CONFIG_U32, .suffix = true,
 	 .min = 128, .max = 268435460, .def = "1m",
 	 .help = "largest WebSocket frame payload accepted, in bytes"},
+	{CONFIG_KEY(durability), .type = CONFIG_ENUM,
+	 .names = config_durabilities, .def = "none",
+	 .help = "none: sessions, QoS 1/2 messages and retained messages "
+		 "live in memory; process-crash: kept in LMDB under data_dir, "
+		 "an acknowledged message survives kill -9; power-loss: also "
+		 "fsync'd before it is acknowledged"},
+	{CONFIG_KEY(store_map_size), .type = CONFIG_U64, .suffix = true,
+	 .min = 1048576, .max = UINT64_MAX, .def = "16g",
+	 .help = "address space reserved for the LMDB store (a sparse file "
+		 "grows as needed; when full, publishes that need it are "
+		 "refused with 0x97)"},
 	{CONFIG_KEY(admin_listen), .type = CONFIG_STRING,
 	 .def = "127.0.0.1:8081", .flag = "admin-listen",
 	 .metavar = "HOST:PORT",

@@ -89,10 +89,20 @@ struct tern_config {
 	char ws_origins[1024];    /* comma-separated allowlist; empty: any */
 	uint32_t ws_max_frame;    /* largest frame payload accepted */
 
+	/* durability of sessions, QoS 1/2 messages and retained messages */
+	uint32_t durability;      /* enum tern_durability */
+	uint64_t store_map_size;  /* bytes of address space for LMDB */
+
 	/* admin HTTP: /metrics, /healthz, /readyz, /api/v1 */
 	char admin_listen[160];   /* HOST:PORT; empty: off */
 	char admin_token[256];    /* bearer token for /api/v1 */
 	bool admin_require_token; /* false: loopback API without a token */
+};
+
+enum tern_durability {
+	TERN_DURABILITY_NONE = 0,      /* memory only */
+	TERN_DURABILITY_PROCESS_CRASH, /* LMDB, no fsync: survives kill -9 */
+	TERN_DURABILITY_POWER_LOSS,    /* LMDB, fsync before acknowledging */
 };
 
 enum tern_tls_client_cert {

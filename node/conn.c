@@ -7,6 +7,7 @@
 #include "handle.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
 #include "session.h"
 #include "transport.h"
 #include "worker.h"
@@ -21,6 +22,8 @@ struct conn_wreq {
 };
 
 static void conn_on_close(uv_handle_t *h);
+static void conn_on_read(uv_stream_t *stream, ssize_t nread,
+			 const uv_buf_t *buf);
 
 /* ---- output -------------------------------------------------------- */
 
@@ -526,6 +529,61 @@ int conn_up(struct conn *c, unsigned layer, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/*
+ * Backpressure: a client that published while another worker's inbox is
+ * over its high mark stops being read until the inboxes drain (resumed from
+ * the prepare hook), so a fast publisher cannot outrun delivery and grow
+ * memory without bound.
+ */
+static void conn_maybe_pause(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (!c->published || c->state != CONN_ACTIVE || c->moved)
+		return;
+	c->published = false;
+	if (c->paused || !worker_congested(w->node, false))
+		return;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->paused = true;
+	c->paused_next = w->paused;
+	w->paused = c;
+}
+
+void conn_settle_acks(struct conn *c)
+{
+	if (c->acks && c->state == CONN_ACTIVE)
+		persist_commit(c->w);
+}
+
+void conn_resume_all(struct worker *w)
+{
+	struct conn *c;
+
+	while ((c = w->paused)) {
+		w->paused = c->paused_next;
+		c->paused_next = NULL;
+		c->paused = false;
+		if (c->state == CONN_ACTIVE &&
+		    uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc,
+				  conn_on_read))
+			conn_close(c, 0, true);
+	}
+}
+
+static void conn_unpause(struct conn *c)
+{
+	struct conn **pp = &c->w->paused;
+
+	if (!c->paused)
+		return;
+	while (*pp && *pp != c)
+		pp = &(*pp)->paused_next;
+	if (*pp)
+		*pp = c->paused_next;
+	c->paused = false;
+}
+
 static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 			 const uv_buf_t *buf)
 {
@@ -540,6 +598,7 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 		return;
 	if (!c->xl) {
 		conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+		conn_maybe_pause(c);
 		return;
 	}
 	rc = c->xl->ops[0]->input(c, 0, (const uint8_t *)buf->base,
@@ -548,7 +607,9 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 		log_info("%s: %s: %s, closing", c->peer, c->xl->ops[0]->name,
 			 tern_strerror(rc));
 		conn_close(c, 0, true);
+		return;
 	}
+	conn_maybe_pause(c);
 }
 
 static struct conn *conn_new(struct worker *w, unsigned listener)
@@ -707,8 +768,12 @@ void conn_close(struct conn *c, uint8_t reason, bool abnormal)
 {
 	struct worker *w = c->w;
 
-	if (c->state == CONN_CLOSING)
+	if (c->state == CONN_CLOSING || c->in_close)
 		return;
+	c->in_close = true;
+	conn_settle_acks(c);
+	if (c->state == CONN_CLOSING)
+		return; /* settling closed it (a refused 3.1.1 ack) */
 	if (c->state == CONN_ACTIVE)
 		stat_add(&w->stats.disconnects, 1);
 	if (reason >= 0x80 && c->version == MQTT_V5 && !c->disconnect_sent &&
@@ -720,6 +785,8 @@ void conn_close(struct conn *c, uint8_t reason, bool abnormal)
 		conn_send(c, &d);
 	}
 	c->state = CONN_CLOSING;
+	conn_unpause(c);
+	ack_tokens_drop(c); /* unsent acks: the client resends */
 	if (c->s) {
 		struct session *s = c->s;
 

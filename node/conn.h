@@ -21,6 +21,7 @@
 
 struct msg;
 struct conn;
+struct ack_token;
 
 /*
  * A byte-stream layer between the socket and MQTT (TLS, WebSocket). Layers
@@ -91,6 +92,10 @@ struct conn {
 	bool anonymous_ok;
 	bool disconnect_sent;
 	bool moved; /* handed to another worker */
+	bool paused; /* reading stopped by backpressure */
+	bool in_close; /* conn_close is running */
+	bool published; /* a PUBLISH was handled in this read */
+	struct conn *paused_next;
 	uint16_t keepalive;
 	uint64_t deadline; /* ms: connect timeout, then keepalive */
 	struct session *s;
@@ -118,6 +123,7 @@ struct conn {
 	uint16_t alias_out_next;
 
 	char *cert_user; /* from the TLS client certificate (malloc'd) */
+	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
 	char peer[64];
 };
 
@@ -175,6 +181,15 @@ void conn_close(struct conn *c, uint8_t reason, bool abnormal);
 
 /* Closes the handle now, whatever is pending (shutdown grace over). */
 void conn_force_close(struct conn *c);
+
+/*
+ * Commits the worker's writes now so acks waiting for them go out before a
+ * DISCONNECT the broker is about to send (durability on; else no-op).
+ */
+void conn_settle_acks(struct conn *c);
+
+/* Resumes reading on every connection paused by backpressure. */
+void conn_resume_all(struct worker *w);
 
 /* Writes out every dirty connection of the worker. */
 void conn_flush_all(struct worker *w);

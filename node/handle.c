@@ -9,6 +9,7 @@ void handle_fail(struct conn *c, uint8_t reason, const char *why)
 {
 	stat_add(&c->w->stats.protocol_errors, 1);
 	log_info("%s: %s (reason 0x%02x), closing", c->peer, why, reason);
+	conn_settle_acks(c); /* acks of accepted messages go first */
 	if (c->version == MQTT_V5 && c->state == CONN_ACTIVE &&
 	    !c->disconnect_sent) {
 		struct mqtt_packet d = {.type = MQTT_DISCONNECT};

@@ -12,6 +12,7 @@
 #include "handle.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
 #include "router.h"
 #include "session.h"
 #include "topic.h"
@@ -69,17 +70,13 @@ static struct msg *connect_will(struct conn *c, const struct mqtt_connect *p)
 		       worker_now(c->w));
 }
 
-/* Ends an existing session on a clean start: its will goes now. */
-static void connect_end_session(struct session *s)
-{
-	if (s->will_at || (s->will && !s->conn))
-		session_publish_will(s);
-	router_unsubscribe_all(s->w, s);
-	session_free(s);
-}
-
-/* Second connection for a live session: the first one goes [MQTT-3.1.4-3]. */
-static void connect_takeover(struct session *s)
+/*
+ * Second connection for a live session: the first one goes [MQTT-3.1.4-3].
+ * Its will: published now if its delay is 0 or the new connection ends the
+ * session (clean start); else the reconnection within the delay cancels it
+ * [MQTT-3.1.3-9].
+ */
+static void connect_takeover(struct session *s, bool clean_start)
 {
 	struct conn *old = s->conn;
 
@@ -88,9 +85,7 @@ static void connect_takeover(struct session *s)
 	old->s = NULL;
 	s->conn = NULL;
 	stat_sub(&s->w->stats.clients_connected, 1);
-	/* the old connection did not DISCONNECT: its will applies, but a new
-	 * connection within the will delay cancels it [MQTT-3.1.3-9] */
-	if (s->will && s->will_delay == 0)
+	if (s->will && (s->will_delay == 0 || clean_start))
 		session_publish_will(s);
 	msg_unref(s->will);
 	s->will = NULL;
@@ -241,9 +236,9 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 
 	s = session_find(w, id, id_len);
 	if (s && s->conn)
-		connect_takeover(s);
+		connect_takeover(s, p->clean_start);
 	if (s && p->clean_start) {
-		connect_end_session(s);
+		session_end(s); /* its will goes now */
 		s = NULL;
 	}
 	if (s) {
@@ -271,6 +266,10 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 		s->will_delay = p->will_props.will_delay;
 	s->conn = c;
 	c->s = s;
+	if (s->persist && !(persist_on(w->node) && expiry > 0))
+		persist_session_del(s); /* no longer kept: forget it */
+	session_set_persist(s, persist_on(w->node) && expiry > 0);
+	persist_session(s);
 
 	if (cfg->keepalive_max && (keepalive == 0 || keepalive >
 						      cfg->keepalive_max)) {

@@ -9,9 +9,28 @@
 #include "handle.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
 #include "router.h"
 #include "session.h"
 #include "topic.h"
+
+/*
+ * Acknowledges once this worker's writes of the iteration are durable (with
+ * durability on), in arrival order; at once otherwise.
+ */
+static void publish_ack_durable(struct conn *c, uint8_t type, uint16_t pid)
+{
+	struct ack_token *t = ack_token_new(c, type, pid);
+	struct mqtt_packet a = {.type = type};
+
+	if (t) {
+		ack_token_hold(c->w, t);
+		ack_token_put(t);
+		return;
+	}
+	a.ack.packet_id = pid;
+	conn_send(c, &a);
+}
 
 static void publish_ack(struct conn *c, uint8_t type, uint16_t pid,
 			uint8_t reason)
@@ -126,12 +145,13 @@ void handle_publish(struct conn *c, const struct mqtt_publish *p)
 		return;
 	}
 	stat_add(&w->stats.msgs_in, 1);
+	c->published = true;
 	stat_add(&w->stats.msgs_in_qos[p->qos], 1);
 	if (p->qos == 2) {
 		if (session_qos2_has(s, p->packet_id)) {
 			/* a resend: acknowledge, do not route again
 			 * [MQTT-4.3.3-9] */
-			publish_ack(c, MQTT_PUBREC, p->packet_id, 0);
+			publish_ack_durable(c, MQTT_PUBREC, p->packet_id);
 			return;
 		}
 		if (s->n_qos2_in >= cfg->max_inflight) {
@@ -150,18 +170,32 @@ void handle_publish(struct conn *c, const struct mqtt_publish *p)
 	}
 	m->origin = s;
 	m->origin_worker = w->id;
-	if (p->qos == 2 && session_qos2_add(s, p->packet_id)) {
-		msg_unref(m);
-		publish_ack(c, MQTT_PUBREC, p->packet_id,
-			    MQTT_RC_QUOTA_EXCEEDED);
-		return;
+	if (p->qos == 2) {
+		if (session_qos2_add(s, p->packet_id)) {
+			msg_unref(m);
+			publish_ack(c, MQTT_PUBREC, p->packet_id,
+				    MQTT_RC_QUOTA_EXCEEDED);
+			return;
+		}
+		persist_qos2(s, p->packet_id, true);
 	}
-	router_publish(w, m);
+	if (p->qos) {
+		/* the ack waits until every worker that routed the message
+		 * has stored it for its persistent sessions */
+		uint8_t type = p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC;
+		struct ack_token *t = ack_token_new(c, type, p->packet_id);
+
+		router_publish(w, m, t);
+		if (t) {
+			ack_token_hold(w, t);
+			ack_token_put(t);
+		} else {
+			publish_ack(c, type, p->packet_id, 0);
+		}
+	} else {
+		router_publish(w, m, NULL);
+	}
 	msg_unref(m);
-	if (p->qos == 1)
-		publish_ack(c, MQTT_PUBACK, p->packet_id, 0);
-	else if (p->qos == 2)
-		publish_ack(c, MQTT_PUBREC, p->packet_id, 0);
 }
 
 void handle_puback(struct conn *c, const struct mqtt_packet *pkt)
@@ -185,10 +219,13 @@ void handle_pubrec(struct conn *c, const struct mqtt_ack *p)
 
 void handle_pubrel(struct conn *c, const struct mqtt_ack *p)
 {
-	uint8_t reason = 0;
-
-	if (!session_qos2_has(c->s, p->packet_id))
-		reason = MQTT_RC_PACKET_ID_NOT_FOUND;
+	if (!session_qos2_has(c->s, p->packet_id)) {
+		publish_ack(c, MQTT_PUBCOMP, p->packet_id,
+			    MQTT_RC_PACKET_ID_NOT_FOUND);
+		return;
+	}
 	session_qos2_del(c->s, p->packet_id);
-	publish_ack(c, MQTT_PUBCOMP, p->packet_id, reason); /* [MQTT-4.3.3-11] */
+	persist_qos2(c->s, p->packet_id, false);
+	/* the id may be reused once PUBCOMP is out: forget it durably */
+	publish_ack_durable(c, MQTT_PUBCOMP, p->packet_id); /* [MQTT-4.3.3-11] */
 }

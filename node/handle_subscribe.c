@@ -9,6 +9,7 @@
 #include "handle.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
 #include "retain.h"
 #include "router.h"
 #include "session.h"
@@ -81,6 +82,7 @@ void handle_subscribe(struct conn *c, const struct mqtt_packet *pkt)
 			reasons[i] = 0x80;
 		i++;
 	}
+	persist_session(c->s);
 	ack.suback.packet_id = p->packet_id;
 	ack.suback.count = i;
 	ack.suback.reasons = reasons;
@@ -127,6 +129,7 @@ void handle_unsubscribe(struct conn *c, const struct mqtt_packet *pkt)
 		reasons[i++] = router_unsubscribe(c->w, c->s,
 						  (const char *)e.filter.p,
 						  e.filter.len);
+	persist_session(c->s);
 	ack.suback.packet_id = p->packet_id;
 	ack.suback.count = c->version == MQTT_V5 ? i : 0;
 	ack.suback.reasons = reasons;

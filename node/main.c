@@ -19,6 +19,7 @@
 #include "log.h"
 #include "node.h"
 #include "tern_err.h"
+#include "persist.h"
 #include "retain.h"
 #include "tls.h"
 #include "worker.h"
@@ -141,6 +142,14 @@ int main(int argc, char **argv)
 	uv_signal_init(loop, &sighup);
 	sighup.data = &node;
 	uv_signal_start(&sighup, main_on_sighup, SIGHUP);
+	rc = persist_open(&node, err, sizeof(err));
+	if (rc) {
+		log_error("%s", err);
+		rc = 1;
+		goto out;
+	}
+	if (node.store)
+		retain_store_durable(node.retain, &node);
 	rc = tls_setup(&node, err, sizeof(err));
 	if (rc)
 		log_error("TLS: %s", err);
@@ -165,6 +174,7 @@ out:
 	admin_stop(&node);
 	worker_stop_all(&node);
 	tls_teardown(&node);
+	persist_close(&node);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
 	uv_close((uv_handle_t *)&sighup, NULL);

@@ -27,6 +27,8 @@ struct conn;
 struct session;
 struct retain_store;
 struct tls_ctx;
+struct store;
+struct persist_batch;
 struct subtree;
 struct admin;
 
@@ -57,6 +59,8 @@ struct worker_stats {
 	_Atomic uint64_t auth_failures;
 	_Atomic uint64_t inflight; /* QoS 1/2 messages awaiting the client */
 	_Atomic uint64_t queued;   /* messages in session queues */
+	_Atomic uint64_t store_commits;
+	_Atomic uint64_t store_failures; /* commits refused (map full...) */
 };
 
 static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
@@ -111,6 +115,10 @@ struct worker {
 	size_t n_matches, cap_matches;
 
 	uint8_t *rbuf; /* shared read buffer of the loop */
+	struct persist_batch *pb; /* writes of this iteration (persist.c) */
+	_Atomic uint64_t inbox_depth; /* messages posted, not yet handled */
+	_Atomic uint64_t persistent; /* sessions whose state is stored */
+	struct conn *paused; /* publishers paused by backpressure */
 	bool running;
 	bool stopping;
 	struct worker_stats stats;
@@ -122,6 +130,9 @@ struct tern_node {
 	uint32_t n_workers;
 	struct retain_store *retain;
 	struct tls_ctx *tls; /* NULL without TLS listeners */
+	struct store *store; /* NULL with durability none */
+	_Atomic uint64_t next_msg_id; /* ids of stored message bodies */
+	_Atomic uint64_t next_seq;    /* ids of stored entries */
 	uv_loop_t *ctl_loop;
 	uint64_t start_wall; /* unix seconds at start */
 	uint64_t sys_last;   /* worker 0 only: last $SYS publication */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include "msg.h"
+#include "node.h"
+#include "persist.h"
 #include "strmap.h"
 #include "tern_err.h"
 #include "topic.h"
@@ -11,7 +13,13 @@
 struct retain_store {
 	pthread_mutex_t lock;
 	struct strmap by_topic; /* key: the msg's own topic */
+	struct tern_node *durable; /* set: the store holds them, not memory */
 };
+
+void retain_store_durable(struct retain_store *r, struct tern_node *n)
+{
+	r->durable = n;
+}
 
 struct retain_store *retain_store_new(void)
 {
@@ -44,6 +52,8 @@ int retain_apply(struct retain_store *r, struct msg *m)
 	struct msg *old;
 	int rc = 0;
 
+	if (r->durable)
+		return persist_retained_now(r->durable, m);
 	pthread_mutex_lock(&r->lock);
 	if (m->payload_len == 0) {
 		old = strmap_del(&r->by_topic, m->topic, m->topic_len);
@@ -85,6 +95,9 @@ int retain_collect(struct retain_store *r, const char *filter, size_t len,
 	void *v;
 
 	*out = NULL;
+	if (r->durable)
+		return persist_retained_collect(r->durable, filter, len, now_ms,
+						out);
 	pthread_mutex_lock(&r->lock);
 	if (!topic_filter_has_wildcard(filter, len)) {
 		struct msg *m = strmap_get(&r->by_topic, filter, len);
@@ -118,6 +131,8 @@ size_t retain_count(struct retain_store *r)
 {
 	size_t n;
 
+	if (r->durable)
+		return persist_retained_count(r->durable);
 	pthread_mutex_lock(&r->lock);
 	n = r->by_topic.count;
 	pthread_mutex_unlock(&r->lock);

@@ -15,7 +15,16 @@
 struct msg;
 struct retain_store;
 
+struct tern_node;
+
 struct retain_store *retain_store_new(void);
+
+/*
+ * From now on the node's LMDB store holds the retained messages (durability
+ * on): lookups read it, retain_apply writes it in its own transaction.
+ * Publishes on a worker go through persist_retained() instead, batched.
+ */
+void retain_store_durable(struct retain_store *r, struct tern_node *n);
 void retain_store_free(struct retain_store *r);
 
 /*

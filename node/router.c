@@ -6,6 +6,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
 #include "retain.h"
 #include "session.h"
 #include "subtree.h"
@@ -143,13 +144,17 @@ void router_route_local(struct worker *w, struct msg *m)
 		router_share_pick(w, rc.groups[i], m);
 }
 
-void router_publish(struct worker *w, struct msg *m)
+void router_publish(struct worker *w, struct msg *m, struct ack_token *tok)
 {
 	struct tern_node *n = w->node;
 
-	if (m->retain && n->cfg.retain_available &&
-	    retain_apply(n->retain, m))
-		log_error("out of memory storing retained %s", m->topic);
+	if (m->retain && n->cfg.retain_available) {
+		if (persist_on(n))
+			persist_retained(w, m);
+		else if (retain_apply(n->retain, m))
+			log_error("out of memory storing retained %s",
+				  m->topic);
+	}
 	router_route_local(w, m);
 	for (uint32_t i = 0; i < n->n_workers; i++) {
 		struct wmsg *wm;
@@ -162,6 +167,10 @@ void router_publish(struct worker *w, struct msg *m)
 			continue;
 		}
 		wm->m = msg_ref(m);
+		/* only a worker with stored sessions can owe a write */
+		if (tok && atomic_load_explicit(&n->workers[i].persistent,
+						memory_order_relaxed))
+			wm->tok = ack_token_share(tok);
 		worker_post(n, i, wm);
 	}
 	(void)cluster_route_targets(m->topic, m->topic_len);

@@ -20,8 +20,14 @@
 struct msg;
 struct session;
 
-/* Routes m (borrowed) from worker w, where it was published. */
-void router_publish(struct worker *w, struct msg *m);
+struct ack_token;
+
+/*
+ * Routes m (borrowed) from worker w, where it was published. With tok (an
+ * ack waiting for durability), every other worker holds it until its
+ * writes for m are committed.
+ */
+void router_publish(struct worker *w, struct msg *m, struct ack_token *tok);
 
 /* Delivers m (borrowed) to the matching sessions of w only. */
 void router_route_local(struct worker *w, struct msg *m);

@@ -6,6 +6,7 @@
 #include "conn.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
 #include "router.h"
 
 struct session *session_new(struct worker *w, const char *id, size_t len)
@@ -55,8 +56,18 @@ static void delivery_list_free(struct delivery *d)
 	}
 }
 
+void session_set_persist(struct session *s, bool on)
+{
+	if (s->persist != on)
+		atomic_fetch_add_explicit(&s->w->persistent,
+					  on ? 1 : (uint64_t)-1,
+					  memory_order_relaxed);
+	s->persist = on;
+}
+
 void session_free(struct session *s)
 {
+	session_set_persist(s, false);
 	struct session_sub *sub, *next;
 
 	strmap_del(&s->w->sessions, s->id, s->id_len);
@@ -73,14 +84,39 @@ void session_free(struct session *s)
 	}
 	msg_unref(s->will);
 	free(s->qos2_in);
+	free(s->pid_map);
 	free(s->id);
 	free(s);
 }
 
 /* ---- outbound ------------------------------------------------------ */
 
-static bool session_pid_used(const struct session *s, uint16_t pid)
+/* Keeps pid_map in step with the in-flight list (when it exists). */
+static void session_pid_mark(struct session *s, uint16_t pid, bool used)
 {
+	if (!s->pid_map)
+		return;
+	if (used)
+		s->pid_map[pid >> 6] |= UINT64_C(1) << (pid & 63);
+	else
+		s->pid_map[pid >> 6] &= ~(UINT64_C(1) << (pid & 63));
+}
+
+/*
+ * Is pid in flight? A short list is scanned; past 16 messages a bitmap of
+ * the 65536 ids (8 KiB) is built once, so large receive maximums do not
+ * make every send a scan.
+ */
+static bool session_pid_used(struct session *s, uint16_t pid)
+{
+	if (!s->pid_map && s->n_inflight > 16) {
+		s->pid_map = calloc(65536 / 64, sizeof(uint64_t));
+		for (const struct delivery *d = s->inflight; s->pid_map && d;
+		     d = d->next)
+			session_pid_mark(s, d->pid, true);
+	}
+	if (s->pid_map)
+		return s->pid_map[pid >> 6] & (UINT64_C(1) << (pid & 63));
 	for (const struct delivery *d = s->inflight; d; d = d->next)
 		if (d->pid == pid)
 			return true;
@@ -114,6 +150,7 @@ static void session_inflight_push(struct session *s, struct delivery *d)
 	s->inflight_tail = d;
 	s->n_inflight++;
 	stat_add(&s->w->stats.inflight, 1);
+	session_pid_mark(s, d->pid, true);
 }
 
 /* Sends d (QoS 1/2) now: pid, in flight, PUBLISH. Takes d. */
@@ -123,10 +160,15 @@ static void session_send_new(struct session *s, struct delivery *d)
 	d->state = DELIVERY_PUBLISHED;
 	if (conn_send_publish(s->conn, d->m, d->qos, false, d->retain, d->pid,
 			      d->sub_ids, d->n_sub_ids) == TERN_ETOOLARGE) {
+		persist_entry_del(s, d);
 		delivery_free(d); /* as if delivered [MQTT-3.1.2-25] */
 		return;
 	}
 	session_inflight_push(s, d);
+	if (!d->seq)
+		persist_entry_put(s, d);
+	else if (d->qos == 2) /* keep its packet id for a resend */
+		persist_entry_update(s, d);
 }
 
 static struct delivery *delivery_new(struct msg *m, uint8_t qos, bool retain,
@@ -138,6 +180,7 @@ static struct delivery *delivery_new(struct msg *m, uint8_t qos, bool retain,
 		return NULL;
 	d->next = NULL;
 	d->m = msg_ref(m);
+	d->seq = 0;
 	d->pid = 0;
 	d->qos = qos;
 	d->state = DELIVERY_QUEUED;
@@ -209,6 +252,8 @@ static void session_enqueue(struct session *s, struct msg *m, uint8_t qos,
 	s->n_queued++;
 	stat_add(&s->w->stats.queued, 1);
 	s->queued_bytes += size;
+	if (qos)
+		persist_entry_put(s, d);
 }
 
 void session_deliver(struct session *s, struct msg *m, uint8_t qos,
@@ -261,6 +306,8 @@ static void session_resend(struct session *s)
 				s->inflight_tail = prev;
 			s->n_inflight--;
 			stat_sub(&s->w->stats.inflight, 1);
+			session_pid_mark(s, d->pid, false);
+			persist_entry_del(s, d);
 			delivery_free(d);
 			continue;
 		}
@@ -290,6 +337,7 @@ void session_drain(struct session *s)
 		if (msg_expired(d->m, now)) {
 			/* [MQTT-3.3.2-5] expired: not forwarded */
 			stat_add(&s->w->stats.dropped_expired, 1);
+			persist_entry_del(s, d);
 			delivery_free(d);
 			continue;
 		}
@@ -326,6 +374,7 @@ static struct delivery *session_inflight_take(struct session *s, uint16_t pid,
 			s->n_resend--;
 		s->n_inflight--;
 		stat_sub(&s->w->stats.inflight, 1);
+		session_pid_mark(s, d->pid, false);
 		return d;
 	}
 	return NULL;
@@ -336,6 +385,7 @@ static int session_acked(struct session *s, struct delivery *d)
 {
 	if (!d)
 		return TERN_ENOTFOUND;
+	persist_entry_del(s, d);
 	delivery_free(d);
 	session_drain(s);
 	return 0;
@@ -369,6 +419,7 @@ int session_on_pubrec(struct session *s, uint16_t pid, uint8_t reason)
 		s->n_resend--;
 	/* the message is no longer needed, only its packet id */
 	d->state = DELIVERY_RELEASED;
+	persist_entry_update(s, d);
 	msg_unref(d->m);
 	d->m = NULL;
 	rel.ack.packet_id = pid;
@@ -412,12 +463,15 @@ void session_publish_will(struct session *s)
 			       (uint64_t)m->expiry_interval * 1000;
 	m->origin = s;
 	m->origin_worker = s->w->id;
-	router_publish(s->w, m);
+	router_publish(s->w, m, NULL);
 	msg_unref(m);
 }
 
-static void session_end(struct session *s)
+void session_end(struct session *s)
 {
+	if (s->persist)
+		persist_session_del(s);
+	session_set_persist(s, false);
 	if (s->will)
 		session_publish_will(s);
 	router_unsubscribe_all(s->w, s);
@@ -452,6 +506,7 @@ void session_detach(struct session *s, bool abnormal)
 	s->expire_at = s->expiry == UINT32_MAX
 			       ? 0
 			       : now + (uint64_t)s->expiry * 1000;
+	persist_session(s);
 }
 
 void session_sweep(struct worker *w, uint64_t now)
@@ -465,8 +520,10 @@ void session_sweep(struct worker *w, uint64_t now)
 
 		if (s->conn)
 			continue;
-		if (s->will_at && now >= s->will_at)
+		if (s->will_at && now >= s->will_at) {
 			session_publish_will(s);
+			persist_session(s);
+		}
 		if (s->expire_at && now >= s->expire_at) {
 			log_debug("session %.*s expired", (int)s->id_len,
 				  s->id);

@@ -22,6 +22,7 @@ struct conn;
 struct delivery {
 	struct delivery *next;
 	struct msg *m;
+	uint64_t seq; /* stored entry id; 0: not stored */
 	uint16_t pid;
 	uint8_t qos;
 	uint8_t state; /* DELIVERY_* */
@@ -69,6 +70,7 @@ struct session {
 	uint32_t n_queued;
 	uint64_t queued_bytes;
 	uint16_t next_pid;
+	uint64_t *pid_map; /* packet ids in flight; built once many are */
 
 	uint16_t *qos2_in; /* packet ids received at QoS 2, awaiting PUBREL */
 	uint32_t n_qos2_in, cap_qos2_in;
@@ -76,10 +78,14 @@ struct session {
 	uint64_t match_gen;
 	uint32_t match_idx;
 	uint64_t dropped;
+	bool persist; /* stored: durability on and expiry > 0 */
 };
 
 /* Creates an empty session registered on w. Returns NULL on ENOMEM. */
 struct session *session_new(struct worker *w, const char *id, size_t len);
+
+/* Sets whether the session's state is stored (counted per worker). */
+void session_set_persist(struct session *s, bool on);
 
 /* Unregisters and frees: subscriptions removed, queues dropped. */
 void session_free(struct session *s);
@@ -114,6 +120,12 @@ void session_detach(struct session *s, bool abnormal);
 
 /* Publishes the will now (if any) and clears it. */
 void session_publish_will(struct session *s);
+
+/*
+ * Ends the session: its will (if any) is published, its subscriptions and
+ * stored state go, and s is freed.
+ */
+void session_end(struct session *s);
 
 /* Will delay and session expiry for every offline session of w. */
 void session_sweep(struct worker *w, uint64_t now);

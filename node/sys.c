@@ -20,7 +20,7 @@ static void sys_put(struct worker *w, const char *topic, const char *unit,
 
 	if (!m)
 		return;
-	router_publish(w, m);
+	router_publish(w, m, NULL);
 	msg_unref(m);
 }
 
@@ -49,7 +49,7 @@ void sys_tick(struct worker *w, uint64_t now)
 	m = msg_new("$SYS/broker/version", 19, 0, true, NULL,
 		    (const uint8_t *)version, sizeof(version) - 1, now);
 	if (m) {
-		router_publish(w, m);
+		router_publish(w, m, NULL);
 		msg_unref(m);
 	}
 	sys_put(w, "$SYS/broker/uptime", " seconds",

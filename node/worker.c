@@ -10,6 +10,8 @@
 #include "conn.h"
 #include "log.h"
 #include "msg.h"
+#include "persist.h"
+#include "persist_int.h"
 #include "retain.h"
 #include "router.h"
 #include "session.h"
@@ -17,6 +19,12 @@
 #include "sys.h"
 
 #define WORKER_READ_BUF (64 * 1024)
+/* inbox messages handled per wake-up before output is flushed again */
+#define WORKER_INBOX_BATCH 1024
+/* backpressure: publishers pause while any inbox holds more than HIGH
+ * messages, and resume when all are under LOW */
+#define WORKER_INBOX_HIGH 8192
+#define WORKER_INBOX_LOW 2048
 #define WORKER_STOP_GRACE_MS 2000
 
 uint32_t node_worker_for(const struct tern_node *n, const char *id,
@@ -39,6 +47,8 @@ struct wmsg *worker_msg_new(enum wmsg_kind kind, size_t extra)
 static void worker_msg_free(struct wmsg *wm)
 {
 	msg_unref(wm->m);
+	if (wm->tok) /* a hold nobody took: release it as failed */
+		ack_token_put(wm->tok);
 	conn_layers_free(wm->xl);
 	if (wm->fd >= 0)
 		close(wm->fd);
@@ -49,8 +59,20 @@ void worker_post(struct tern_node *n, uint32_t to, struct wmsg *wm)
 {
 	struct worker *w = &n->workers[to];
 
+	atomic_fetch_add_explicit(&w->inbox_depth, 1, memory_order_relaxed);
 	mpsc_push(&w->inbox, &wm->node);
 	uv_async_send(&w->wake);
+}
+
+bool worker_congested(const struct tern_node *n, bool low)
+{
+	uint64_t limit = low ? WORKER_INBOX_LOW : WORKER_INBOX_HIGH;
+
+	for (uint32_t i = 0; i < n->n_workers; i++)
+		if (atomic_load_explicit(&n->workers[i].inbox_depth,
+					 memory_order_relaxed) > limit)
+			return true;
+	return false;
 }
 
 int worker_call(struct tern_node *n, uint32_t to,
@@ -105,17 +127,30 @@ static void worker_stop(struct worker *w)
 	if (w->stopping)
 		return;
 	w->stopping = true;
+	persist_commit(w);
 	for (unsigned i = 0; i < w->n_listeners; i++)
 		uv_close((uv_handle_t *)&w->listeners[i], NULL);
 	while (w->conns) {
 		struct conn *c = w->conns;
+		struct session *s = c->s;
 
-		if (c->s) { /* the session is dropped below, not ended */
-			c->s->conn = NULL;
+		if (s) { /* the session is dropped below, not ended */
+			uint64_t now = worker_now(w);
+
+			s->conn = NULL;
 			c->s = NULL;
+			/* stored sessions resume after a restart: offline
+			 * from now, the will due after its delay */
+			s->expire_at = s->expiry == UINT32_MAX
+					       ? 0
+					       : now + (uint64_t)s->expiry * 1000;
+			if (s->will)
+				s->will_at = now + (uint64_t)s->will_delay * 1000;
+			persist_session(s);
 		}
 		conn_close(c, MQTT_RC_SERVER_SHUTTING_DOWN, false);
 	}
+	persist_commit(w);
 	for (size_t i = 0; strmap_next(&w->sessions, &i, &k, &l, &v);)
 		session_free(v);
 	router_free_shares(w);
@@ -134,6 +169,14 @@ static void worker_handle(struct worker *w, struct wmsg *wm)
 	switch (wm->kind) {
 	case WMSG_PUBLISH:
 		router_route_local(w, wm->m);
+		if (wm->tok) { /* ack after our writes for it are durable */
+			ack_token_wait(w, wm->tok);
+			wm->tok = NULL;
+		}
+		break;
+	case WMSG_ACKDONE:
+		ack_token_done(w, wm->tok);
+		wm->tok = NULL;
 		break;
 	case WMSG_DELIVER:
 		router_deliver_to(w, wm->m, d, wm->len1, wm->qos, wm->rap,
@@ -178,20 +221,33 @@ static void worker_on_wake(uv_async_t *a)
 {
 	struct worker *w = a->data;
 	struct mpsc_node *n;
+	int budget = WORKER_INBOX_BATCH;
 
-	while ((n = mpsc_pop(&w->inbox))) {
+	/* bounded, so this loop's own clients and output are not starved
+	 * by another worker's publishers */
+	while (budget-- > 0 && (n = mpsc_pop(&w->inbox))) {
 		struct wmsg *wm = (struct wmsg *)n;
 
+		atomic_fetch_sub_explicit(&w->inbox_depth, 1,
+					  memory_order_relaxed);
 		if (!w->stopping || wm->kind == WMSG_CLOSE ||
 		    wm->kind == WMSG_CALL)
 			worker_handle(w, wm);
 		worker_msg_free(wm);
 	}
+	if (budget < 0 && !uv_is_closing((uv_handle_t *)&w->wake))
+		uv_async_send(&w->wake); /* more to do after the flush */
 }
 
 static void worker_on_flush(uv_prepare_t *p)
 {
-	conn_flush_all(p->data);
+	struct worker *w = p->data;
+
+	/* durable first: acks released by the commit go out in this flush */
+	persist_commit(w);
+	conn_flush_all(w);
+	if (w->paused && !worker_congested(w->node, true))
+		conn_resume_all(w);
 }
 
 static void worker_on_tick(uv_timer_t *t)
@@ -362,6 +418,7 @@ int worker_start_all(struct tern_node *n)
 	rc = worker_listen(n);
 	if (rc)
 		return rc;
+	persist_recover(n); /* before the loops run: single-threaded */
 	for (uint32_t i = 0; i < n->n_workers; i++) {
 		if (uv_thread_create(&n->workers[i].thread, worker_main,
 				     &n->workers[i]))
@@ -384,6 +441,7 @@ void worker_destroy(struct worker *w)
 		uv_run(&w->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&w->loop);
 	}
+	persist_batch_free(w);
 	strmap_free(&w->sessions);
 	strmap_free(&w->shares);
 	subtree_free(w->subs);

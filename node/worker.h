@@ -16,6 +16,7 @@ enum wmsg_kind {
 	WMSG_SHARE_JOIN,
 	WMSG_SHARE_LEAVE,
 	WMSG_CALL,        /* run fn(worker, arg) on the worker (admin) */
+	WMSG_ACKDONE,     /* an ack token's last holder let go */
 	WMSG_STOP,        /* phase 1: close clients, stop posting */
 	WMSG_CLOSE,       /* phase 2: close the loop's own handles */
 };
@@ -31,6 +32,7 @@ struct wmsg {
 	int fd;
 	unsigned listener;
 	struct msg *m;
+	struct ack_token *tok; /* PUBLISH: hold it; ACKDONE: it */
 	struct conn_layers *xl; /* hand-off: transport state */
 	void (*fn)(struct worker *w, void *arg); /* WMSG_CALL */
 	void *arg;
@@ -66,6 +68,12 @@ void worker_post(struct tern_node *n, uint32_t to, struct wmsg *wm);
  */
 int worker_call(struct tern_node *n, uint32_t to,
 		void (*fn)(struct worker *w, void *arg), void *arg);
+
+/*
+ * True while some worker's inbox holds more than the high (low = false) or
+ * low (low = true) mark: publishers pause reading until it drains.
+ */
+bool worker_congested(const struct tern_node *n, bool low);
 
 /* Marks c to be flushed before the loop sleeps. */
 void worker_mark_dirty(struct worker *w, struct conn *c);

@@ -2,13 +2,14 @@
  * bench.h - tern-bench internals, shared by the files of tests/bench/.
  *
  * tern-bench is a load generator for any MQTT 3.1.1 or 5.0 broker. main()
- * (tern_bench.c) parses the options into one struct bench_opts, lays out
- * the clients of the chosen scenario (bench_scenario.c), starts
- * opts.threads threads (bench_thread.c), each a libuv loop driving many
- * clients (bench_client.c), steps them through the phases below, then
- * joins them and prints the figures (bench_stats.c holds the latency
- * histogram and the sequence trackers, bench_proc.c reads the broker's
- * /proc entries).
+ * (tern_bench.c) parses the options (bench_opts.c) into one struct
+ * bench_opts, lays out the clients of the chosen scenario
+ * (bench_scenario.c), starts opts.threads threads (bench_thread.c), each a
+ * libuv loop driving many clients (bench_client.c: the connection;
+ * bench_pub.c and bench_sub.c: publishing and receiving), steps them
+ * through the phases below, then joins them and prints the figures
+ * (bench_report.c). bench_hist.c is the latency histogram, bench_seq.c the
+ * loss/duplicate tracker, bench_proc.c reads the broker's /proc entries.
  *
  * Threads share nothing mutable with main but:
  *  - struct bench's `phase` (written by main, read by the threads), and
@@ -32,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -56,12 +58,12 @@ struct bench_opts {
 	uint8_t qos;
 	uint32_t publishers;
 	uint32_t subscribers;
-	uint32_t count;  /* pairs (pairs), C (connections), N (retained) */
-	uint32_t size;   /* payload bytes, >= BENCH_PAYLOAD_MIN */
-	double duration; /* seconds measured */
-	double warmup;   /* seconds before the window */
-	double drain;    /* at most this many seconds waiting after STOP */
-	double rate;     /* offered msg/s over all publishers; 0: unlimited */
+	uint32_t count;    /* pairs (pairs), C (connections), N (retained) */
+	uint32_t size;     /* payload bytes, >= BENCH_PAYLOAD_MIN */
+	double duration;   /* seconds measured */
+	double warmup;     /* seconds before the window */
+	double drain;      /* at most this many seconds waiting after STOP */
+	double rate;       /* offered msg/s over all publishers; 0: unlimited */
 	uint32_t inflight; /* unacknowledged QoS 1/2 messages per publisher */
 	uint32_t threads;
 	uint32_t connect_concurrency; /* connects in progress, all threads */
@@ -76,7 +78,7 @@ struct bench_opts {
 
 /* Per-client buffer bounds. */
 #define BENCH_OUT_HIGH (64 * 1024) /* stop filling `out` above this */
-#define BENCH_BURST 256            /* publishes per pump call */
+#define BENCH_BURST    256         /* publishes per pump call */
 #define BENCH_READ_BUF (64 * 1024) /* the thread's shared read buffer */
 
 /* ------------------------------------------------------------ stats */
@@ -89,7 +91,7 @@ struct bench_opts {
  */
 #define BENCH_HIST_SUB_BITS 6
 #define BENCH_HIST_MAX_LOG2 37
-#define BENCH_HIST_BUCKETS                                                  \
+#define BENCH_HIST_BUCKETS                                                     \
 	((BENCH_HIST_MAX_LOG2 - BENCH_HIST_SUB_BITS + 1) << BENCH_HIST_SUB_BITS)
 
 struct bench_hist {
@@ -137,8 +139,7 @@ long bench_proc_clk_tck(void);
  * Sets *before and *after to the soft limit before and after. Returns 0,
  * or -EMFILE if the hard limit is below `want`.
  */
-int bench_proc_raise_nofile(uint64_t want, uint64_t *before,
-			    uint64_t *after);
+int bench_proc_raise_nofile(uint64_t want, uint64_t *before, uint64_t *after);
 
 /* ------------------------------------------------------------ layout */
 
@@ -157,7 +158,7 @@ struct bench_plan {
 	uint32_t track_base;  /* SUB: first publisher id it receives */
 	uint32_t track_count; /* SUB: how many publishers (0: retained) */
 	char topic[BENCH_TOPIC_MAX]; /* PUB: topic (prefix if retained);
-					SUB: filter */
+	                                SUB: filter */
 };
 
 const char *bench_scenario_name(enum bench_scenario s);
@@ -174,7 +175,7 @@ uint32_t bench_scenario_publishers(const struct bench_opts *o);
 uint32_t bench_scenario_fan(const struct bench_opts *o);
 /* The plan of client number i (0 <= i < bench_scenario_clients()). */
 void bench_scenario_plan(const struct bench_opts *o, const char *run_tag,
-			 uint32_t i, struct bench_plan *out);
+                         uint32_t i, struct bench_plan *out);
 
 /* ------------------------------------------------------------ the run */
 
@@ -205,17 +206,17 @@ struct bench_live {
 /* Counters owned by one thread; main sums them after the join. */
 struct bench_counts {
 	uint64_t sent;
-	uint64_t sent_window;   /* sent inside the measured window */
+	uint64_t sent_window; /* sent inside the measured window */
 	uint64_t received;
 	uint64_t unique;
-	uint64_t recv_window;   /* delivered inside the window */
-	uint64_t foreign;       /* PUBLISH whose payload is not ours */
-	uint64_t misrouted;     /* ours, but from a publisher not expected */
-	uint64_t rejected;      /* PUBACK/PUBREC with a failure reason */
-	uint64_t late;          /* retained: arrived outside a round */
-	uint64_t rounds;        /* retained: rounds started */
-	uint64_t round_lost;    /* retained: missing when a round gave up */
-	uint64_t round_dup;     /* retained: repeated inside a round */
+	uint64_t recv_window;    /* delivered inside the window */
+	uint64_t foreign;        /* PUBLISH whose payload is not ours */
+	uint64_t misrouted;      /* ours, but from a publisher not expected */
+	uint64_t rejected;       /* PUBACK/PUBREC with a failure reason */
+	uint64_t late;           /* retained: arrived outside a round */
+	uint64_t rounds;         /* retained: rounds started */
+	uint64_t round_lost;     /* retained: missing when a round gave up */
+	uint64_t round_dup;      /* retained: repeated inside a round */
 	uint64_t qos_downgraded; /* subscriptions granted a lower QoS */
 };
 
@@ -243,11 +244,12 @@ struct bench_pub {
 	uint32_t inflight_max; /* min(--inflight, broker's Receive Maximum) */
 	uint32_t id_slots;     /* packet ids used: 1..id_slots */
 	uint16_t next_id;
-	uint8_t *id_state;     /* [id_slots + 1]: 0 free, 1 sent, 2 PUBREL */
-	bool running;          /* publishing (RUN, or PREPARE for retained) */
-	bool prepared;         /* retained: all stored */
-	bool ping_sent;        /* retained, QoS 0: PINGREQ after the last */
-	double tokens;         /* fixed rate: messages owed */
+	uint8_t *id_state; /* [id_slots + 1]: 0 free, 1 sent, 2 PUBREL */
+	bool running;      /* publishing (RUN, or PREPARE for retained) */
+	bool prepared;     /* retained: all stored */
+	bool ping_sent;    /* retained, QoS 0: PINGREQ after the last;
+	                      prepared once every ping is answered */
+	double tokens;     /* fixed rate: messages owed */
 	/* PUBLISH head template (non-retained): packet id at id_off */
 	uint8_t head[BENCH_TOPIC_MAX + 16];
 	size_t head_len;
@@ -260,14 +262,14 @@ struct bench_sub {
 	uint32_t track_base;
 	uint32_t track_count;
 	struct bench_seq *track; /* [track_count] */
-	uint8_t granted;   /* QoS of the first SUBACK; 0xff before */
-	uint16_t sub_pid;  /* id of the last SUBSCRIBE */
-	uint16_t unsub_pid; /* id of the last UNSUBSCRIBE */
+	uint8_t granted;         /* QoS of the first SUBACK; 0xff before */
+	uint16_t sub_pid;        /* id of the last SUBSCRIBE */
+	uint16_t unsub_pid;      /* id of the last UNSUBSCRIBE */
 	/* retained rounds */
 	uint64_t *seen; /* bitmap of count bits */
 	uint32_t nseen;
-	bool in_round;    /* SUBSCRIBE sent, messages expected */
-	bool unsub_wait;  /* UNSUBSCRIBE sent */
+	bool in_round;   /* SUBSCRIBE sent, messages expected */
+	bool unsub_wait; /* UNSUBSCRIBE sent */
 	uint64_t round_start;
 	uint64_t last_rx;
 };
@@ -281,16 +283,18 @@ struct bench_client {
 	struct bench_plan plan;
 	uint32_t index; /* global client number */
 	enum bench_cstate state;
-	bool writing;       /* wreq in flight with `wbuf` */
-	bool handle_open;   /* tcp initialised, close not yet called */
-	bool connect_pending; /* counted in t->connecting */
-	bool shut;          /* uv_shutdown called */
-	uint16_t next_pid;  /* SUBSCRIBE/UNSUBSCRIBE ids */
+	bool writing;           /* wreq in flight with `wbuf` */
+	bool handle_open;       /* tcp initialised, close not yet called */
+	bool connect_pending;   /* counted in t->connecting */
+	bool shut;              /* uv_shutdown called */
+	uint16_t next_pid;      /* SUBSCRIBE/UNSUBSCRIBE ids */
+	uint16_t keepalive;     /* ours, or the broker's Server Keep Alive */
+	uint32_t pings_out;     /* PINGREQs not answered yet */
 	struct bench_buf out;   /* being filled */
 	struct bench_buf wbuf;  /* being written */
 	struct bench_buf carry; /* an incomplete packet from the last read */
-	uint64_t t_start;   /* connect started, ns */
-	uint64_t t_last_tx; /* last write, ns (keep-alive) */
+	uint64_t t_start;       /* connect started, ns */
+	uint64_t t_last_tx;     /* last write, ns (keep-alive) */
 	struct bench_pub *pub;
 	struct bench_sub *sub;
 };
@@ -299,12 +303,12 @@ struct bench_thread {
 	struct bench *b;
 	uint32_t index;
 	uv_thread_t tid;
-	bool started;       /* tid is running (or ran) thread_main */
+	bool started; /* tid is running (or ran) thread_main */
 	uv_loop_t loop;
 	uv_async_t wake;
 	uv_timer_t tick;
 	uv_timer_t rate;
-	int phase;          /* the last phase acted on */
+	int phase; /* the last phase acted on */
 	struct bench_client *clients;
 	uint32_t nclients;
 	struct bench_client **pubs; /* the publishers among clients */
@@ -332,8 +336,8 @@ struct bench_thread {
 struct bench {
 	struct bench_opts o;
 	struct sockaddr_storage addr;
-	char run_tag[16];  /* topics are tb/<run_tag>/... */
-	uint32_t token;    /* run token in every payload */
+	char run_tag[16]; /* topics are tb/<run_tag>/... */
+	uint32_t token;   /* run token in every payload */
 	uint32_t nclients;
 	uint32_t npublishers;
 	_Atomic int phase; /* enum bench_phase; main writes, threads read */
@@ -344,6 +348,38 @@ struct bench {
 	struct bench_thread *threads;
 };
 
+/* Samples main takes during the run, for the report. */
+struct bench_samples {
+	uint64_t t0;            /* start */
+	uint64_t connected_at;  /* every client ready */
+	bool broker_ok;         /* --pid given and the process readable */
+	uint64_t rss_base_kb;   /* broker, before the clients connect */
+	uint64_t rss_end_kb;    /* broker, at the end of the window */
+	uint64_t rss_max_kb;    /* broker, largest seen during RUN */
+	uint64_t cpu_win_start; /* broker CPU ticks at the window's ends */
+	uint64_t cpu_win_end;
+	uint64_t self_cpu_start; /* tern-bench's own */
+	uint64_t self_cpu_end;
+	const char *drain_end; /* "complete", "stall" or "timeout" */
+};
+
+/* ------------------------------------------------------------ main */
+
+/* --help text. */
+void bench_opts_usage(FILE *out);
+/*
+ * Parses the command line into *o (defaults applied). Returns 0 to run,
+ * 1 when it printed --help or --version, < 0 after printing why the
+ * command line is bad.
+ */
+int bench_opts_parse(int argc, char **argv, struct bench_opts *o);
+/*
+ * Prints the key=value line of a finished run (threads joined, nothing
+ * freed yet) and its warnings. Returns 1 if QoS 1/2 messages were lost or
+ * QoS 2 ones duplicated, 0 if not, TERN_ENOMEM.
+ */
+int bench_report(const struct bench *b, const struct bench_samples *s);
+
 /* ------------------------------------------------------------ threads */
 
 /*
@@ -351,8 +387,7 @@ struct bench {
  * before bench_thread_start(). Returns 0 or a negative tern_err; on error
  * nothing is left to free.
  */
-int bench_thread_init(struct bench *b, struct bench_thread *t,
-		      uint32_t index);
+int bench_thread_init(struct bench *b, struct bench_thread *t, uint32_t index);
 /* Starts the thread; it runs until every handle is closed (FINISH). */
 int bench_thread_start(struct bench_thread *t);
 /* Tells the thread that b->phase changed. Any thread; until FINISH. */
@@ -364,7 +399,7 @@ void bench_thread_join(struct bench_thread *t);
 void bench_thread_free(struct bench_thread *t);
 /* Stops thread t's whole run with a message (first one wins). Loop thread. */
 void bench_thread_fail(struct bench_thread *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Copies the thread's counters into t->live. Loop thread. */
 void bench_thread_publish_live(struct bench_thread *t);
 /* A client finished its setup / its retained preparation. Loop thread. */
@@ -377,26 +412,106 @@ void bench_thread_client_closed(struct bench_thread *t);
 
 /* ------------------------------------------------------------ clients */
 
-/* Prepares client c (no I/O yet). 0 or TERN_ENOMEM (nothing to free). */
+/*
+ * Prepares client c for its plan (no I/O yet). 0, or TERN_ENOMEM /
+ * TERN_EINVAL with nothing left to free.
+ */
 int bench_client_init(struct bench_client *c, struct bench_thread *t,
-		      uint32_t index);
+                      uint32_t index);
 /* Frees what bench_client_init allocated. The handle must be closed. */
 void bench_client_free(struct bench_client *c);
 /* Starts the TCP connect. 0, or a negative tern_err (client failed). */
 int bench_client_connect(struct bench_client *c);
-/* Publishers: start or stop publishing (RUN / STOP / PREPARE). */
-void bench_client_pub_start(struct bench_client *c);
-void bench_client_pub_stop(struct bench_client *c);
-/* Publishes what the fixed rate owes since the last call. */
-void bench_client_pub_rate(struct bench_client *c, double dt_s);
-/* Retained subscribers: start the first round (RUN). */
-void bench_client_round_start(struct bench_client *c);
-/* Periodic duties: keep-alive, retained round stalls. */
+/* Periodic duties (once a second): keep-alive, retained round stalls. */
 void bench_client_tick(struct bench_client *c, uint64_t now);
 /* Sends DISCONNECT and shuts down; closes the handle afterwards. */
 void bench_client_finish(struct bench_client *c);
 /* Closes the handle now (after finish took too long, or on error). */
 void bench_client_close(struct bench_client *c);
+
+/*
+ * For bench_pub.c and bench_sub.c. The send functions encode a packet at
+ * the end of c->out (bench_client_reserve makes room for n bytes there);
+ * bench_client_flush starts writing it unless a write is in flight, whose
+ * completion flushes again. bench_client_fail reports an error for the
+ * whole run (unless it is ending anyway) and closes the client. All return
+ * 0, or < 0 once the client has failed.
+ */
+int bench_client_fail(struct bench_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int bench_client_reserve(struct bench_client *c, size_t n);
+int bench_client_send(struct bench_client *c, const struct mqtt_packet *pkt);
+int bench_client_send_simple(struct bench_client *c, uint8_t type);
+int bench_client_send_ack(struct bench_client *c, uint8_t type, uint16_t id);
+/* SUBSCRIBE or UNSUBSCRIBE of the plan's filter; its id goes to *pid. */
+int bench_client_send_subscribe(struct bench_client *c, uint8_t type,
+                                uint16_t *pid);
+void bench_client_flush(struct bench_client *c);
+
+/* ------------------------------------------------------------ publishers */
+
+/* Allocates c->pub for a publisher plan. 0 or < 0 (nothing left). */
+int bench_pub_init(struct bench_client *c);
+void bench_pub_free(struct bench_client *c);
+/* Start or stop publishing (RUN and STOP; PREPARE for retained). No-ops
+ * for clients that do not publish. */
+void bench_pub_start(struct bench_client *c);
+void bench_pub_stop(struct bench_client *c);
+/* Unlimited: publishes a burst if the window and `out` have room; the
+ * caller flushes. */
+void bench_pub_pump(struct bench_client *c);
+/* Fixed rate: publishes what the rate owes for dt_s seconds, flushes. */
+void bench_pub_rate(struct bench_client *c, double dt_s);
+/* PUBACK, PUBREC or PUBCOMP for this publisher. */
+int bench_pub_on_ack(struct bench_client *c, uint8_t type,
+                     const struct mqtt_ack *ack);
+/* A PINGRESP arrived (c->pings_out already counts it off). */
+void bench_pub_on_pingresp(struct bench_client *c);
+/* Retained: queues the empty retained messages deleting what it stored. */
+int bench_pub_clear_retained(struct bench_client *c);
+
+/* ------------------------------------------------------------ subscribers */
+
+/* Allocates c->sub for a subscriber plan. 0 or < 0 (nothing left). */
+int bench_sub_init(struct bench_client *c);
+void bench_sub_free(struct bench_client *c);
+/* A PUBLISH from the broker: acknowledges and counts it. */
+int bench_sub_on_publish(struct bench_client *c, const struct mqtt_publish *pb);
+/* Retained rounds: the first one (RUN), UNSUBACK (the next one), the
+ * stall check, and FINISH (an unfinished round counts as lost). */
+void bench_sub_round_start(struct bench_client *c);
+int bench_sub_on_unsuback(struct bench_client *c, uint16_t id);
+void bench_sub_tick(struct bench_client *c, uint64_t now);
+void bench_sub_finish(struct bench_client *c);
+
+/* Payload fields, little-endian. */
+static inline void bench_put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void bench_put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t bench_get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint32_t bench_get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
 
 /* Monotonic clock, ns (uv_hrtime: CLOCK_MONOTONIC). */
 static inline uint64_t bench_now(void)

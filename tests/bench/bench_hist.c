@@ -65,7 +65,10 @@ uint64_t bench_hist_pct(const struct bench_hist *h, double pct)
 	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++) {
 		seen += h->b[i];
 		if (seen >= rank) {
-			uint64_t top = hist_top(i);
+			/* the last bucket also holds everything above it */
+			uint64_t top = i == BENCH_HIST_BUCKETS - 1
+			                   ? UINT64_MAX
+			                   : hist_top(i);
 			return top < h->max ? top : h->max;
 		}
 	}

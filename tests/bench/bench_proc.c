@@ -94,8 +94,8 @@ int bench_proc_raise_nofile(uint64_t want, uint64_t *before, uint64_t *after)
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
 		/* the whole hard limit: `want` is an estimate (libuv and
 		 * stdio hold a few descriptors of their own) */
-		rlim_t soft = rl.rlim_max == RLIM_INFINITY ? (rlim_t)want
-							   : rl.rlim_max;
+		rlim_t soft =
+		    rl.rlim_max == RLIM_INFINITY ? (rlim_t)want : rl.rlim_max;
 		rl.rlim_cur = soft;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			return -errno;

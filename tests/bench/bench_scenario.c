@@ -17,24 +17,24 @@ static const struct {
 	const char *name;
 	const char *help;
 } scenario_table[BENCH_SCENARIO_COUNT] = {
-	[BENCH_FANIN] = {"fanin", "-c P publishers (16), one topic each, -> "
-				  "--subscribers S (1)\n"
-				  "subscribers of the wildcard filter"},
-	[BENCH_FANOUT] = {"fanout", "--publishers P (1) -> -c S subscribers "
-				    "(1000), one topic"},
-	[BENCH_PAIRS] = {"pairs", "-c N publisher/subscriber pairs (64), "
-				  "one topic per pair"},
-	[BENCH_CONNECTIONS] = {"connections",
-			       "-c C idle clients (1000) held open for the "
-			       "window: connect\n"
-			       "rate, CONNECT->CONNACK latency, broker RSS "
-			       "per connection"},
-	[BENCH_RETAINED] = {"retained",
-			    "one publisher stores -c N retained topics "
-			    "(10000), then\n"
-			    "--subscribers S (1) subscribe to them with a "
-			    "wildcard,\n"
-			    "unsubscribe, and again, for the window"},
+    [BENCH_FANIN] = {"fanin", "-c P publishers (16), one topic each, -> "
+                              "--subscribers S (1)\n"
+                              "subscribers of the wildcard filter"},
+    [BENCH_FANOUT] = {"fanout", "--publishers P (1) -> -c S subscribers "
+                                "(1000), one topic"},
+    [BENCH_PAIRS] = {"pairs", "-c N publisher/subscriber pairs (64), "
+                              "one topic per pair"},
+    [BENCH_CONNECTIONS] = {"connections",
+                           "-c C idle clients (1000) held open for the "
+                           "window: connect\n"
+                           "rate, CONNECT->CONNACK latency, broker RSS "
+                           "per connection"},
+    [BENCH_RETAINED] = {"retained",
+                        "one publisher stores -c N retained topics "
+                        "(10000), then\n"
+                        "--subscribers S (1) subscribe to them with a "
+                        "wildcard,\n"
+                        "unsubscribe, and again, for the window"},
 };
 
 const char *bench_scenario_name(enum bench_scenario s)
@@ -63,9 +63,9 @@ const char *bench_scenario_help(void)
 		const char *name = scenario_table[i].name;
 		while (*line && n < sizeof(text)) {
 			size_t len = strcspn(line, "\n");
-			int w = snprintf(text + n, sizeof(text) - n,
-					 "  %-12s %.*s\n", name, (int)len,
-					 line);
+			int w =
+			    snprintf(text + n, sizeof(text) - n,
+			             "  %-12s %.*s\n", name, (int)len, line);
 			if (w < 0)
 				return text;
 			n += (size_t)w;
@@ -85,14 +85,14 @@ void bench_scenario_defaults(struct bench_opts *o)
 {
 	switch (o->scenario) {
 	case BENCH_FANIN:
-		o->publishers = or_default(o->count, or_default(o->publishers,
-								16));
+		o->publishers =
+		    or_default(o->count, or_default(o->publishers, 16));
 		o->subscribers = or_default(o->subscribers, 1);
 		o->count = o->publishers;
 		break;
 	case BENCH_FANOUT:
-		o->subscribers = or_default(o->count,
-					    or_default(o->subscribers, 1000));
+		o->subscribers =
+		    or_default(o->count, or_default(o->subscribers, 1000));
 		o->publishers = or_default(o->publishers, 1);
 		o->count = o->subscribers;
 		break;
@@ -140,7 +140,7 @@ uint32_t bench_scenario_fan(const struct bench_opts *o)
 }
 
 void bench_scenario_plan(const struct bench_opts *o, const char *run_tag,
-			 uint32_t i, struct bench_plan *out)
+                         uint32_t i, struct bench_plan *out)
 {
 	const char *name = bench_scenario_name(o->scenario);
 	uint32_t nsub = o->subscribers;
@@ -155,23 +155,23 @@ void bench_scenario_plan(const struct bench_opts *o, const char *run_tag,
 		switch (o->scenario) {
 		case BENCH_FANIN:
 			out->track_count = o->publishers;
-			snprintf(out->topic, sizeof(out->topic),
-				 "tb/%s/%s/+", run_tag, name);
+			snprintf(out->topic, sizeof(out->topic), "tb/%s/%s/+",
+			         run_tag, name);
 			break;
 		case BENCH_FANOUT:
 			out->track_count = o->publishers;
 			snprintf(out->topic, sizeof(out->topic), "tb/%s/%s",
-				 run_tag, name);
+			         run_tag, name);
 			break;
 		case BENCH_PAIRS:
 			out->track_base = i;
 			out->track_count = 1;
-			snprintf(out->topic, sizeof(out->topic),
-				 "tb/%s/%s/%u", run_tag, name, i);
+			snprintf(out->topic, sizeof(out->topic), "tb/%s/%s/%u",
+			         run_tag, name, i);
 			break;
 		default: /* retained */
-			snprintf(out->topic, sizeof(out->topic),
-				 "tb/%s/%s/#", run_tag, name);
+			snprintf(out->topic, sizeof(out->topic), "tb/%s/%s/#",
+			         run_tag, name);
 			break;
 		}
 		return;
@@ -181,15 +181,15 @@ void bench_scenario_plan(const struct bench_opts *o, const char *run_tag,
 	switch (o->scenario) {
 	case BENCH_FANOUT:
 		snprintf(out->topic, sizeof(out->topic), "tb/%s/%s", run_tag,
-			 name);
+		         name);
 		break;
 	case BENCH_RETAINED: /* + the topic number per message */
 		snprintf(out->topic, sizeof(out->topic), "tb/%s/%s/", run_tag,
-			 name);
+		         name);
 		break;
 	default:
-		snprintf(out->topic, sizeof(out->topic), "tb/%s/%s/%u",
-			 run_tag, name, out->pub_id);
+		snprintf(out->topic, sizeof(out->topic), "tb/%s/%s/%u", run_tag,
+		         name, out->pub_id);
 		break;
 	}
 }

@@ -20,13 +20,13 @@
 
 #include "bench.h"
 
-#define NS_PER_S UINT64_C(1000000000)
+#define NS_PER_S        UINT64_C(1000000000)
 #define FINISH_GRACE_NS (2 * NS_PER_S) /* then close what is left */
 
 static void thread_close_handles(struct bench_thread *t)
 {
 	uv_handle_t *hs[] = {(uv_handle_t *)&t->wake, (uv_handle_t *)&t->tick,
-			     (uv_handle_t *)&t->rate};
+	                     (uv_handle_t *)&t->rate};
 	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
 		if (!uv_is_closing(hs[i]))
 			uv_close(hs[i], NULL);
@@ -48,11 +48,10 @@ void bench_thread_publish_live(struct bench_thread *t)
 	struct bench_live *l = &t->live;
 	atomic_store_explicit(&l->sent, t->c.sent, memory_order_relaxed);
 	atomic_store_explicit(&l->received, t->c.received,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 	atomic_store_explicit(&l->unique, t->c.unique, memory_order_relaxed);
 	atomic_store_explicit(&l->ready, t->ready, memory_order_relaxed);
-	atomic_store_explicit(&l->prepared, t->nprepared,
-			      memory_order_relaxed);
+	atomic_store_explicit(&l->prepared, t->nprepared, memory_order_relaxed);
 	if (t->b->o.scenario == BENCH_RETAINED) {
 		uint32_t busy = 0;
 		for (uint32_t i = 0; i < t->nclients; i++) {
@@ -64,7 +63,7 @@ void bench_thread_publish_live(struct bench_thread *t)
 		atomic_store_explicit(&l->busy, busy, memory_order_relaxed);
 	}
 	atomic_store_explicit(&l->stopped, t->phase >= BENCH_STOP,
-			      memory_order_release);
+	                      memory_order_release);
 }
 
 void bench_thread_client_ready(struct bench_thread *t)
@@ -77,7 +76,7 @@ void bench_thread_client_prepared(struct bench_thread *t)
 {
 	t->nprepared++;
 	atomic_store_explicit(&t->live.prepared, t->nprepared,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 
 void bench_thread_client_closed(struct bench_thread *t)
@@ -106,7 +105,7 @@ static void thread_on_rate(uv_timer_t *h)
 	double dt = (double)(now - t->last_rate) / (double)NS_PER_S;
 	t->last_rate = now;
 	for (uint32_t i = 0; i < t->npubs; i++)
-		bench_client_pub_rate(t->pubs[i], dt);
+		bench_pub_rate(t->pubs[i], dt);
 }
 
 static void thread_on_tick(uv_timer_t *h)
@@ -137,18 +136,18 @@ static void thread_enter(struct bench_thread *t, int ph)
 	switch (ph) {
 	case BENCH_PREPARE:
 		for (uint32_t i = 0; i < t->npubs; i++)
-			bench_client_pub_start(t->pubs[i]);
+			bench_pub_start(t->pubs[i]);
 		break;
 	case BENCH_RUN:
 		t->win_start = b->win_start;
 		t->win_end = b->win_end;
 		if (retained) {
 			for (uint32_t i = 0; i < t->nclients; i++)
-				bench_client_round_start(&t->clients[i]);
+				bench_sub_round_start(&t->clients[i]);
 			break;
 		}
 		for (uint32_t i = 0; i < t->npubs; i++)
-			bench_client_pub_start(t->pubs[i]);
+			bench_pub_start(t->pubs[i]);
 		if (b->o.rate > 0 && t->npubs) {
 			t->last_rate = bench_now();
 			uv_timer_start(&t->rate, thread_on_rate, 1, 1);
@@ -156,7 +155,7 @@ static void thread_enter(struct bench_thread *t, int ph)
 		break;
 	case BENCH_STOP:
 		for (uint32_t i = 0; i < t->npubs; i++)
-			bench_client_pub_stop(t->pubs[i]);
+			bench_pub_stop(t->pubs[i]);
 		uv_timer_stop(&t->rate);
 		break;
 	case BENCH_FINISH:
@@ -198,8 +197,7 @@ static void thread_main(void *arg)
 	uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
-int bench_thread_init(struct bench *b, struct bench_thread *t,
-		      uint32_t index)
+int bench_thread_init(struct bench *b, struct bench_thread *t, uint32_t index)
 {
 	uint32_t nt = b->o.threads;
 	int rc = TERN_ENOMEM;
@@ -211,8 +209,8 @@ int bench_thread_init(struct bench *b, struct bench_thread *t,
 	t->win_start = UINT64_MAX;
 	t->win_end = 0;
 	/* clients index, index + nt, index + 2 nt, ... */
-	t->nclients = b->nclients > index ? (b->nclients - index - 1) / nt + 1
-					  : 0;
+	t->nclients =
+	    b->nclients > index ? (b->nclients - index - 1) / nt + 1 : 0;
 	t->max_connecting = b->o.connect_concurrency / nt;
 	if (t->max_connecting < 1)
 		t->max_connecting = 1;
@@ -280,7 +278,7 @@ void bench_thread_join(struct bench_thread *t)
 	int rc = uv_loop_close(&t->loop);
 	if (rc < 0)
 		fprintf(stderr, "tern-bench: thread %u: loop not closed: %s\n",
-			t->index, uv_strerror(rc));
+		        t->index, uv_strerror(rc));
 }
 
 void bench_thread_free(struct bench_thread *t)

@@ -116,14 +116,20 @@ class Broker:
 
     with Broker(extra_args=["--set", "max_inflight=2"], workers=2) as b:
         b.port, b.host
+
+    data_dir: a directory the caller owns, passed as --data-dir instead of
+    one inside the temp dir; it is never removed, so the same Broker (or a
+    new one) can start() again on it after stop() or kill() (a restart:
+    new temp dir, new port).
     """
 
     def __init__(self, extra_args=(), workers=2, settings=None,
-                 log_level="debug"):
+                 log_level="debug", data_dir=None):
         self.extra_args = list(extra_args)
         self.workers = workers
         self.settings = dict(settings or {})
         self.log_level = log_level
+        self.data_dir = data_dir
         self.proc = None
         self.dir = None
         self.host = HOST
@@ -142,7 +148,8 @@ class Broker:
         log_path = os.path.join(self.dir, "ternd.log")
         args = [TERND, "--listen", "mqtt://%s:0" % HOST,
                 "--port-file", port_file,
-                "--data-dir", os.path.join(self.dir, "data"),
+                "--data-dir",
+                self.data_dir or os.path.join(self.dir, "data"),
                 "--log-level", self.log_level,
                 "--workers", str(self.workers),
                 # any free admin port (several brokers run at once); the
@@ -156,9 +163,13 @@ class Broker:
         # keep sanitizer reports in the log and make leaks fail the run
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, env=env)
+        try:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=self._log_file,
+                                         stderr=subprocess.STDOUT, env=env)
+        except OSError:
+            self._cleanup_dir()
+            raise
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -246,6 +257,34 @@ class Broker:
                 rc = None
             if rc is not None and rc != 0:
                 problems.append("ternd exit code %d after SIGTERM" % rc)
+        self.log_text = self.read_log()
+        for marker in SANITIZER_MARKERS:
+            if marker in self.log_text:
+                problems.append("sanitizer report in ternd output: %r"
+                                % marker)
+        self.proc = None
+        self._cleanup_dir()
+        if problems:
+            raise AssertionError("; ".join(problems) + "\n--- ternd log ---\n"
+                                 + self.log_text[-6000:])
+
+    def kill(self):
+        """SIGKILL (a crash), wait for the exit, check the log for sanitizer
+        reports (a SIGKILLed ASan process writes no leak report, so leaks go
+        unchecked) and remove the temp dir; data_dir is kept. Raises
+        AssertionError on any problem."""
+        if self.proc is None:
+            return
+        problems = []
+        rc = self.proc.poll()
+        if rc is not None:
+            problems.append("ternd died before the kill (exit code %d)" % rc)
+        else:
+            self.proc.send_signal(signal.SIGKILL)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                problems.append("ternd did not die within 10 s of SIGKILL")
         self.log_text = self.read_log()
         for marker in SANITIZER_MARKERS:
             if marker in self.log_text:

@@ -15,9 +15,9 @@ class PublishTests:
 
     # covers: MQTT-v311-3.3.4-1, MQTT-v311-4.3.1-1
     def test_mqtt5_4_3_qos_0_1_2_end_to_end_paho(self):
-        """[MQTT5-3.3.4-1] [MQTT5-4.3.1-1] [MQTT5-4.3.2-2] [MQTT5-4.3.3-2] QoS 0,
-        1 and 2 messages go end to end at their QoS (subscriber at QoS 2),
-        paho v3.1.1 and v5."""
+        """[MQTT5-3.3.4-1] [MQTT5-4.3.1-1] [MQTT5-4.3.2-2]
+        [MQTT5-4.3.3-2] QoS 0, 1 and 2 messages go end to end at their
+        QoS (subscriber at QoS 2), paho v3.1.1 and v5."""
         for version in (4, 5):
             topic = unique("e2e/")
             sub = self.paho_connected(version=version)

@@ -78,9 +78,9 @@ class SessionTests:
                                    clean=False).session_present)
 
     def test_mqtt5_3_1_2_5_clean_start_0_session_expiry(self):
-        """[MQTT5-3.1.2-5] [MQTT5-3.1.2-23] [MQTT5-3.2.2-3] v5 Clean Start 0 with
-        Session Expiry Interval 60: the session survives the disconnect;
-        queued messages arrive with Session Present 1."""
+        """[MQTT5-3.1.2-5] [MQTT5-3.1.2-23] [MQTT5-3.2.2-3] v5 Clean
+        Start 0 with Session Expiry Interval 60: the session survives
+        the disconnect; queued messages arrive with Session Present 1."""
         cid = unique("p5")
         topic = unique("off5/")
         c = self.raw()
@@ -384,9 +384,9 @@ class SessionTests:
         c.assert_nothing()
 
     def test_mqtt5_4_4_0_2_pubrec_error_not_retransmitted(self):
-        """[MQTT5-4.4.0-2] [MQTT5-4.3.3-4] a PUBREC with reason code 0x80 counts
-        as acknowledged: no PUBREL follows, and the PUBLISH is not re-sent
-        on reconnect."""
+        """[MQTT5-4.4.0-2] [MQTT5-4.3.3-4] a PUBREC with reason code
+        0x80 counts as acknowledged: no PUBREL follows, and the PUBLISH
+        is not re-sent on reconnect."""
         cid = unique("pre")
         topic = unique("pre/")
         props = [(tern.SESSION_EXPIRY, 60)]

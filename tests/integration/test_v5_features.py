@@ -482,9 +482,9 @@ class PacketSizeTests(TernTestCase):
                          [(t + "/s", b"small")])
 
     def test_mqtt5_3_14_2_3_reason_string_respects_maximum_packet_size(self):
-        """[MQTT5-3.14.2-3] [MQTT5-3.9.2-1] [MQTT5-3.2.2-19] with Maximum Packet
-        Size 12, SUBACK and DISCONNECT leave out their Reason String rather
-        than exceed it."""
+        """[MQTT5-3.14.2-3] [MQTT5-3.9.2-1] [MQTT5-3.2.2-19] with
+        Maximum Packet Size 12, SUBACK and DISCONNECT leave out their
+        Reason String rather than exceed it."""
         c = self.raw()
         c.connect(unique(), version=5, props=[(tern.MAXIMUM_PACKET_SIZE, 12)])
         c.send(tern.build_subscribe(1, [("bad/#/x", 1)], version=5))
