@@ -91,10 +91,38 @@ static void conn_dirty(struct conn *c)
 void conn_send(struct conn *c, const struct mqtt_packet *pkt)
 {
 	size_t n = mqtt_encode(pkt, c->version, NULL, 0);
+	struct mqtt_packet small;
 	uint8_t *p;
 
 	if (c->state == CONN_CLOSING && pkt->type != MQTT_DISCONNECT)
 		return;
+	if (n > c->max_packet) {
+		/* too big for the client: drop the reason string and user
+		 * properties first [MQTT-3.2.2-19] [MQTT-3.4.2-2] ... */
+		small = *pkt;
+		struct mqtt_props *pr = pkt->type == MQTT_CONNACK
+						? &small.connack.props
+					: pkt->type == MQTT_DISCONNECT ||
+							pkt->type == MQTT_AUTH
+						? &small.disconnect.props
+					: pkt->type == MQTT_SUBACK ||
+							pkt->type == MQTT_UNSUBACK
+						? &small.suback.props
+						: &small.ack.props;
+		pr->present &= ~MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
+		pr->user = NULL;
+		pr->user_count = 0;
+		pr->user_raw = NULL;
+		pr->user_raw_len = 0;
+		pkt = &small;
+		n = mqtt_encode(pkt, c->version, NULL, 0);
+		if (n > c->max_packet) {
+			log_debug("%s: %s larger than the client's maximum "
+				  "packet size, not sent",
+				  c->peer, mqtt_type_name(pkt->type));
+			return;
+		}
+	}
 	p = outbuf_reserve(&c->out, (uint32_t)n);
 	if (!p) {
 		log_error("out of memory queueing %s", mqtt_type_name(pkt->type));
