@@ -116,7 +116,9 @@ void conn_send(struct conn *c, const struct mqtt_packet *pkt)
 		pr->user_raw_len = 0;
 		pkt = &small;
 		n = mqtt_encode(pkt, c->version, NULL, 0);
-		if (n > c->max_packet) {
+		if (n > c->max_packet && pkt->type != MQTT_CONNACK) {
+			/* (a CONNACK goes anyway: the capabilities in it are
+			 * what the client must know) */
 			log_debug("%s: %s larger than the client's maximum "
 				  "packet size, not sent",
 				  c->peer, mqtt_type_name(pkt->type));
