@@ -729,7 +729,7 @@ bool mqtt_props_next_user(const struct mqtt_props *props, uint32_t *cursor,
 bool mqtt_props_next_sub_id(const struct mqtt_props *props, uint32_t *cursor,
                             uint32_t *out)
 {
-	struct prop_val v;
+	struct prop_val v = {0};
 	uint8_t id;
 
 	while ((id = prop_step(props, cursor, &v)) != 0) {

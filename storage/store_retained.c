@@ -262,9 +262,9 @@ int store_retained_get(struct store *s, const char *topic, size_t len,
 	}
 	rc = hashed_find(s, c, &r, topic, len, &k, &v, &slot);
 	if (!rc) {
-		const char *tp;
-		const void *p;
-		size_t tlen, n;
+		const char *tp = NULL;
+		const void *p = NULL;
+		size_t tlen = 0, n = 0;
 
 		hashed_parse(&k, &v, &tp, &tlen, &p, &n); /* checked */
 		rc = copy_out(p, n, val, vlen);

@@ -153,7 +153,7 @@ static const char *opts_name(int c)
 int bench_opts_parse(int argc, char **argv, struct bench_opts *o)
 {
 	const char *scenario = NULL;
-	uint32_t v;
+	uint32_t v = 0;
 	int c;
 
 	memset(o, 0, sizeof(*o));
