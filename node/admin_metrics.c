@@ -179,6 +179,10 @@ void admin_metrics_serve(struct admin_conn *c)
 	admin_metrics_one(&b, "tern_ws_upgrade_failures_total", "counter",
 	                  "WebSocket upgrade requests refused.",
 	                  ADMIN_SUM(n, ws_upgrade_failures));
+	admin_metrics_one(&b, "tern_proxy_failures_total", "counter",
+	                  "Connections closed for a bad or missing PROXY "
+	                  "protocol header.",
+	                  ADMIN_SUM(n, proxy_failures));
 
 	admin_metrics_one(&b, "tern_process_resident_memory_bytes", "gauge",
 	                  "Resident memory of the process in bytes.",

@@ -89,8 +89,15 @@ static const struct config_key config_keys[] = {
 		 "env and --set: comma-separated)"},
 	{CONFIG_KEY(allow_anonymous), .type = CONFIG_BOOL, .def = "false",
 	 .flag = "allow-anonymous",
-	 .help = "accept clients without credentials on every listener "
-		 "(loopback listeners always do, for now)"},
+	 .help = "accept clients without credentials on every listener"},
+	{CONFIG_KEY(allow_anonymous_loopback), .type = CONFIG_BOOL,
+	 .def = "true",
+	 .help = "accept clients without credentials on loopback listeners"},
+	{CONFIG_KEY(password_file), .type = CONFIG_STRING, .def = "",
+	 .flag = "password-file", .metavar = "FILE",
+	 .help = "username:$pbkdf2-sha512$ITER$SALT$HASH lines (ternctl "
+		 "passwd); clients with a username are checked against it; "
+		 "reloaded on SIGHUP"},
 	{CONFIG_KEY(data_dir), .type = CONFIG_STRING, .def = "./data",
 	 .flag = "data-dir", .metavar = "DIR",
 	 .help = "directory for durable state"},
@@ -194,7 +201,7 @@ static const struct config_key config_keys[] = {
 	 .min = 128, .max = 268435460, .def = "1m",
 	 .help = "largest WebSocket frame payload accepted, in bytes"},
 	{CONFIG_KEY(durability), .type = CONFIG_ENUM,
-	 .names = config_durabilities, .def = "none",
+	 .names = config_durabilities, .def = "process-crash",
 	 .help = "none: sessions, QoS 1/2 messages and retained messages "
 		 "live in memory; process-crash: kept in LMDB under data_dir, "
 		 "an acknowledged message survives kill -9; power-loss: also "
@@ -519,12 +526,56 @@ static const struct {
     {"wss", TERN_SCHEME_WSS, 8443},
 };
 
+/* "proxy=v1|v2|any" after the "?" of listener url: l->proxy. */
+static int config_parse_listener_query(const char *url, const char *q,
+                                       struct tern_listener_cfg *l,
+                                       char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		uint8_t proxy;
+	} modes[] = {{"v1", 1}, {"v2", 2}, {"any", 3}};
+
+	for (;;) {
+		const char *end = strchrnul(q, '&');
+		const char *eq = memchr(q, '=', (size_t)(end - q));
+		size_t i, vlen;
+
+		if (!eq || eq - q != 5 || strncmp(q, "proxy", 5) != 0)
+			return config_err(err, errlen,
+			                  "listener \"%s\": unknown parameter "
+			                  "\"%.*s\" (the only one is proxy=v1, "
+			                  "v2 or any)",
+			                  url, (int)(end - q), q);
+		if (l->proxy)
+			return config_err(err, errlen,
+			                  "listener \"%s\": proxy is given "
+			                  "twice",
+			                  url);
+		vlen = (size_t)(end - eq - 1);
+		for (i = 0; i < CONFIG_ARRAY_SIZE(modes); i++)
+			if (strlen(modes[i].name) == vlen &&
+			    memcmp(modes[i].name, eq + 1, vlen) == 0)
+				break;
+		if (i == CONFIG_ARRAY_SIZE(modes))
+			return config_err(err, errlen,
+			                  "listener \"%s\": proxy=%.*s: expected "
+			                  "v1, v2 or any",
+			                  url, (int)vlen, eq + 1);
+		l->proxy = modes[i].proxy;
+		if (!*end)
+			return 0;
+		q = end + 1;
+	}
+}
+
 int config_parse_listener(const char *url, struct tern_listener_cfg *l,
                           char *err, size_t errlen)
 {
 	struct tern_listener_cfg out;
 	char local[256];
-	const char *sep, *host, *host_end, *port = NULL;
+	char base[sizeof(out.url)]; /* url without its ?query */
+	const char *sep, *host, *host_end, *port = NULL, *query;
 	unsigned char addr[16];
 	bool bracketed;
 	size_t i;
@@ -540,8 +591,12 @@ int config_parse_listener(const char *url, struct tern_listener_cfg *l,
 		                  "(at most %zu bytes)",
 		                  url, sizeof(out.url) - 1);
 	strcpy(out.url, url);
+	strcpy(base, url);
+	query = strchr(url, '?');
+	if (query)
+		base[query - url] = '\0';
 
-	sep = strstr(url, "://");
+	sep = strstr(base, "://");
 	if (!sep)
 		return config_err(
 		    err, errlen,
@@ -551,15 +606,15 @@ int config_parse_listener(const char *url, struct tern_listener_cfg *l,
 	for (i = 0; i < CONFIG_ARRAY_SIZE(config_schemes); i++) {
 		const char *s = config_schemes[i].name;
 
-		if (strlen(s) == (size_t)(sep - url) &&
-		    strncasecmp(s, url, strlen(s)) == 0)
+		if (strlen(s) == (size_t)(sep - base) &&
+		    strncasecmp(s, base, strlen(s)) == 0)
 			break;
 	}
 	if (i == CONFIG_ARRAY_SIZE(config_schemes))
 		return config_err(err, errlen,
 		                  "listener \"%s\": unknown scheme \"%.*s\" "
 		                  "(expected mqtt, mqtts, ws or wss)",
-		                  url, (int)(sep - url), url);
+		                  url, (int)(sep - base), base);
 	out.scheme = config_schemes[i].scheme;
 	out.port = config_schemes[i].port;
 
@@ -637,6 +692,9 @@ int config_parse_listener(const char *url, struct tern_listener_cfg *l,
 		                  "resolved)",
 		                  url, out.host);
 	}
+	if (query && config_parse_listener_query(url, query + 1, &out, err,
+	                                         errlen) < 0)
+		return TERN_ECONFIG;
 	*l = out;
 	return 0;
 }
@@ -1152,8 +1210,9 @@ static void config_usage(void)
 		config_usage_line("", k->help);
 	}
 	printf("\nSizes take a suffix k, m or g (KiB, MiB, GiB). Booleans: "
-	       "true/false, yes/no,\non/off, 1/0. Until authentication "
-	       "exists, loopback listeners accept\nanonymous clients.\n");
+	       "true/false, yes/no,\non/off, 1/0. Clients without "
+	       "credentials are accepted on loopback\nlisteners "
+	       "(allow_anonymous_loopback) or everywhere (allow_anonymous).\n");
 }
 
 /* Applies one flag of the second pass. listen_seen: a --listen came. */
@@ -1323,14 +1382,15 @@ int config_validate(const struct tern_config *cfg, char *err, size_t errlen)
 			                  "listener %s: %s; not available in "
 			                  "this build",
 			                  l->url, missing);
-		if (!l->loopback && !cfg->allow_anonymous)
+		if (!l->loopback && !cfg->allow_anonymous &&
+		    !cfg->password_file[0])
 			return config_err(
 			    err, errlen,
 			    "listener %s is not on loopback and no "
 			    "authentication provider is configured: set "
-			    "allow_anonymous: true to accept anonymous "
-			    "clients there (not recommended), or bind to "
-			    "127.0.0.1",
+			    "password_file, or allow_anonymous: true to "
+			    "accept anonymous clients there (not "
+			    "recommended), or bind to 127.0.0.1",
 			    l->url);
 		for (unsigned j = 0; j < i; j++) {
 			const struct tern_listener_cfg *o = &cfg->listeners[j];

@@ -37,6 +37,7 @@ struct tern_listener_cfg {
 	char host[128]; /* numeric IPv4/IPv6 address or "localhost" */
 	uint16_t port;  /* 0: pick a free port (tests) */
 	bool loopback;  /* host is in 127.0.0.0/8, ::1 or "localhost" */
+	uint8_t proxy;  /* ?proxy=: 0 none, 1 v1, 2 v2, 3 any (proxy.h) */
 };
 
 struct tern_config {
@@ -44,6 +45,8 @@ struct tern_config {
 	unsigned n_listeners;
 
 	bool allow_anonymous; /* set: anonymous allowed on every listener */
+	bool allow_anonymous_loopback; /* anonymous allowed on loopback ones */
+	char password_file[512]; /* username:$pbkdf2-sha512$... lines */
 	char data_dir[512];
 	enum tern_log_level log_level;
 	bool log_json;
@@ -133,8 +136,8 @@ void config_defaults(struct tern_config *cfg);
 
 /*
  * Cross-key checks: at least one listener; only mqtt:// listeners for now;
- * a listener on a non-loopback address needs allow_anonymous (no
- * authentication providers exist yet); ranges. Returns 0 or TERN_ECONFIG
+ * a listener on a non-loopback address needs allow_anonymous or a
+ * password_file; ranges. Returns 0 or TERN_ECONFIG
  * with the reason in err.
  */
 int config_validate(const struct tern_config *cfg, char *err, size_t errlen);

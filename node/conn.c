@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "handle.h"
 #include "log.h"
 #include "msg.h"
@@ -513,6 +514,12 @@ static void conn_process(struct conn *c, const uint8_t *data, size_t len)
 		handle_packet(c, &pkt);
 		if (c->moved)
 			return; /* handed to another worker */
+		if (c->held) {
+			/* handled again by conn_release */
+			off -= used;
+			stat_sub(&c->w->stats.bytes_in, used);
+			break;
+		}
 	}
 	if (c->state != CONN_CLOSING && conn_keep(c, data + off, len - off))
 		conn_close(c, MQTT_RC_UNSPECIFIED, true);
@@ -523,7 +530,7 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t nread)
 {
 	if (c->state == CONN_CLOSING || c->moved)
 		return;
-	if (c->rlen) {
+	if (c->rlen || c->held) {
 		size_t need = c->rlen + nread;
 
 		if (need > c->rcap) {
@@ -543,7 +550,8 @@ static void conn_feed(struct conn *c, const uint8_t *data, size_t nread)
 		}
 		memcpy(c->rbuf + c->rlen, data, nread);
 		c->rlen = (uint32_t)need;
-		conn_process(c, c->rbuf, need);
+		if (!c->held)
+			conn_process(c, c->rbuf, need);
 	} else {
 		conn_process(c, data, nread);
 	}
@@ -599,6 +607,26 @@ void conn_resume_all(struct worker *w)
 				  conn_on_read))
 			conn_close(c, 0, true);
 	}
+}
+
+void conn_hold(struct conn *c)
+{
+	c->held = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_release(struct conn *c)
+{
+	c->held = false;
+	if (c->state == CONN_CLOSING)
+		return;
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc,
+			  conn_on_read)) {
+		conn_close(c, 0, true);
+		return;
+	}
+	if (c->rlen)
+		conn_process(c, c->rbuf, c->rlen);
 }
 
 static void conn_unpause(struct conn *c)
@@ -875,6 +903,7 @@ static void conn_on_close(uv_handle_t *h)
 	free(c->alias_in);
 	free(c->rbuf);
 	free(c->cert_user);
+	auth_conn_gone(c);
 	conn_layers_free(c->xl);
 	stat_sub(&c->w->stats.conns_by_listener[c->listener], 1);
 	if (!c->moved)

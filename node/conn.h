@@ -22,6 +22,7 @@
 struct msg;
 struct conn;
 struct ack_token;
+struct auth_job;
 
 /*
  * A byte-stream layer between the socket and MQTT (TLS, WebSocket). Layers
@@ -123,6 +124,9 @@ struct conn {
 	uint16_t alias_out_next;
 
 	char *cert_user; /* from the TLS client certificate (malloc'd) */
+	bool held; /* CONNECT waits for auth: input kept, not handled */
+	uint8_t auth_verdict; /* auth.h enum auth_verdict; 0: none yet */
+	struct auth_job *auth_job; /* verification in flight (auth.c) */
 	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
 	char peer[64];
 };
@@ -157,6 +161,17 @@ int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
  * with the transport layers (their state moves, it is not copied).
  */
 int conn_handoff(struct conn *c, uint32_t to);
+
+/*
+ * Holds the connection from inside the handler of its current packet: that
+ * packet and every byte after it are kept unhandled and reading stops,
+ * until conn_release handles them again (auth.c, while a password is
+ * verified off the loop). Worker thread.
+ */
+void conn_hold(struct conn *c);
+
+/* Ends a hold: reads again and handles the kept bytes. No-op if closing. */
+void conn_release(struct conn *c);
 
 /* Encodes a control packet for the connection's version. */
 void conn_send(struct conn *c, const struct mqtt_packet *pkt);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cluster.h"
 #include "conn.h"
 #include "handle.h"
@@ -169,8 +170,19 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 		return;
 	}
 
-	/* authentication: providers arrive later; anonymous rules apply */
-	if (!cfg->allow_anonymous && !cfg->listeners[c->listener].loopback) {
+	/* authentication (auth.h): may hold c and come back here later */
+	switch (auth_connect(c, p, id, id_len)) {
+	case AUTH_ALLOW:
+		break;
+	case AUTH_PENDING:
+		return;
+	case AUTH_BAD_CREDENTIALS:
+		connect_refuse(c, MQTT_RC_BAD_USER_OR_PASSWORD,
+			       MQTT_V3_BAD_USER_OR_PASSWORD,
+			       "bad user name or password");
+		return;
+	case AUTH_NOT_AUTHORIZED:
+	default:
 		connect_refuse(c, MQTT_RC_NOT_AUTHORIZED,
 			       MQTT_V3_NOT_AUTHORIZED,
 			       "anonymous access is not allowed here");

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "admin.h"
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
@@ -44,6 +45,10 @@ static void main_on_sighup(uv_signal_t *sig, int signum)
 			  err);
 	else if (n->tls)
 		log_info("SIGHUP: TLS certificate and key reloaded");
+	if (auth_reload(n, err, sizeof(err)))
+		log_error("SIGHUP: password file reload failed, keeping the "
+			  "old one: %s",
+			  err);
 }
 
 /* Raises the soft open-file limit to the hard one. */
@@ -151,9 +156,14 @@ int main(int argc, char **argv)
 	if (node.store)
 		retain_store_durable(node.retain, &node);
 	rc = tls_setup(&node, err, sizeof(err));
-	if (rc)
+	if (rc) {
 		log_error("TLS: %s", err);
-	else
+	} else {
+		rc = auth_setup(&node, err, sizeof(err));
+		if (rc)
+			log_error("%s", err);
+	}
+	if (rc == 0)
 		rc = worker_start_all(&node);
 	if (rc == 0) {
 		rc = admin_start(&node, loop, err, sizeof(err));
@@ -174,6 +184,7 @@ out:
 	admin_stop(&node);
 	worker_stop_all(&node);
 	tls_teardown(&node);
+	auth_teardown(&node);
 	persist_close(&node);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);

@@ -31,6 +31,7 @@ struct store;
 struct persist_batch;
 struct subtree;
 struct admin;
+struct auth;
 
 /*
  * Counters of one worker. Only the owning worker writes them (relaxed
@@ -55,6 +56,7 @@ struct worker_stats {
 	_Atomic uint64_t conns_by_listener[TERN_MAX_LISTENERS]; /* open */
 	_Atomic uint64_t tls_handshake_failures;
 	_Atomic uint64_t ws_upgrade_failures;
+	_Atomic uint64_t proxy_failures; /* bad or missing PROXY headers */
 	_Atomic uint64_t auth_successes;
 	_Atomic uint64_t auth_failures;
 	_Atomic uint64_t inflight; /* QoS 1/2 messages awaiting the client */
@@ -140,6 +142,7 @@ struct tern_node {
 	_Atomic uint64_t clients_total;
 	_Atomic uint32_t workers_stopped;
 	struct admin *admin; /* admin.c: the admin HTTP server, or NULL */
+	struct auth *auth;   /* auth.c: password file, or NULL */
 };
 
 /* Monotonic milliseconds of the worker's loop (cached per iteration). */

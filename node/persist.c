@@ -423,9 +423,12 @@ void persist_commit(struct worker *w)
 
 	if (!b || (!b->n && !b->ntoks))
 		return;
-	if (b->n) {
+	for (int attempt = 0; b->n && attempt < 2; attempt++) {
 		now_mono = worker_now(w);
 		now_wall = persist_wall_ms();
+		t = NULL;
+		last = NULL;
+		b->scratch.len = 0;
 		rc = store_begin(w->node->store, &t);
 		for (size_t i = 0; !rc && i < b->n; i++)
 			rc = batch_apply(t, b, &b->ops[i], now_mono, now_wall,
@@ -434,6 +437,10 @@ void persist_commit(struct worker *w)
 			store_abort(t);
 		else if (t)
 			rc = store_commit(t);
+		/* a full map may only need its freed pages recycled */
+		if (rc == TERN_EQUOTA && attempt == 0 &&
+		    store_recycle(w->node->store) == 0)
+			continue;
 		if (rc) {
 			stat_add(&w->stats.store_failures, 1);
 			log_error("store: commit of %zu writes failed: %s%s",
@@ -444,6 +451,7 @@ void persist_commit(struct worker *w)
 		} else {
 			stat_add(&w->stats.store_commits, 1);
 		}
+		break;
 	}
 	for (size_t i = 0; i < b->ntoks; i++)
 		ack_token_release(w, b->toks[i], rc != 0);

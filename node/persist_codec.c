@@ -11,6 +11,7 @@
 #include "persist_int.h"
 #include "session.h"
 #include "tern_err.h"
+#include "topic.h"
 
 #define PERSIST_V1 1
 
@@ -170,6 +171,27 @@ static struct mqtt_str prd_str16(struct prd *r)
 	return s;
 }
 
+/* Stored user properties must be well-formed: they are sent verbatim. */
+static bool persist_user_props_valid(const uint8_t *p, size_t len)
+{
+	struct prd r = {.p = p, .len = len};
+
+	while (!r.bad && r.off < r.len) {
+		if (prd_u8(&r) != MQTT_PROP_USER)
+			return false;
+		for (int i = 0; i < 2; i++) {
+			uint16_t n = (uint16_t)(prd_u8(&r) << 8);
+			const uint8_t *s;
+
+			n = (uint16_t)(n | prd_u8(&r));
+			s = prd_bytes(&r, n);
+			if (!s || !mqtt_utf8_valid(s, n))
+				return false;
+		}
+	}
+	return !r.bad;
+}
+
 struct msg *persist_decode_msg(const void *p, size_t len, uint64_t now_mono,
 			       uint64_t now_wall)
 {
@@ -197,7 +219,13 @@ struct msg *persist_decode_msg(const void *p, size_t len, uint64_t now_mono,
 	user.p = prd_bytes(&r, user.len);
 	payload.len = prd_u32(&r);
 	payload.p = prd_bytes(&r, payload.len);
-	if (r.bad || qos > 2 || !topic.len)
+	/* a damaged store must not make us send malformed packets */
+	if (r.bad || qos > 2 ||
+	    !topic_name_valid((const char *)topic.p, topic.len, 0) ||
+	    !mqtt_utf8_valid(topic.p, topic.len) ||
+	    !mqtt_utf8_valid(props.content_type.p, props.content_type.len) ||
+	    !mqtt_utf8_valid(props.response_topic.p, props.response_topic.len) ||
+	    !persist_user_props_valid(user.p, user.len))
 		return NULL;
 	m = msg_new((const char *)topic.p, topic.len, qos, retain != 0, &props,
 		    payload.p, payload.len, now_mono);

@@ -62,7 +62,7 @@ struct recover_ctx {
 	struct session *s;
 	struct msg **wills; /* published once every session is back */
 	size_t n_wills, cap_wills;
-	int sessions, entries, bad;
+	int sessions, entries, bad, expired;
 	/* bodies shared by several entries are decoded once */
 	uint64_t last_id;
 	struct msg *last;
@@ -255,6 +255,13 @@ static int recover_session(void *ctx, const char *id, size_t len,
 	    store_qos2_scan(n->store, id, len, recover_qos2, rc))
 		rc->bad++;
 	rc->s = NULL;
+	if (s->expire_at && s->expire_at <= rc->now_mono) {
+		/* expired while we were down: it ends now, will included,
+		 * before any client can resume it */
+		session_end(s);
+		rc->expired++;
+		return 0;
+	}
 	rc->sessions++;
 	return 0;
 }
@@ -281,8 +288,9 @@ int persist_recover(struct tern_node *n)
 		msg_unref(m);
 	}
 	free(rc.wills);
-	log_info("store: recovered %d session(s) with %d message(s)%s",
-		 rc.sessions, rc.entries,
+	log_info("store: recovered %d session(s) with %d message(s), %d "
+		 "expired while down%s",
+		 rc.sessions, rc.entries, rc.expired,
 		 rc.bad ? " (damaged records skipped: see above)" : "");
 	return rc.sessions;
 }

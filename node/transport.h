@@ -1,7 +1,8 @@
 /*
  * transport.h - picks the byte-stream layers of a new connection from its
  * listener's scheme: none (mqtt://), TLS (mqtts://), WebSocket (ws://), TLS
- * then WebSocket (wss://).
+ * then WebSocket (wss://); with ?proxy= on the listener, the PROXY protocol
+ * layer goes first and hands over to those once the header is read.
  */
 #ifndef TERN_TRANSPORT_H
 #define TERN_TRANSPORT_H

@@ -507,6 +507,27 @@ int store_commit(struct store_txn *t)
 	return rc;
 }
 
+int store_recycle(struct store *s)
+{
+	MDB_txn *txn;
+	MDB_val k = {7, "recycle"}, v;
+	uint64_t stamp = 0;
+	int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+	if (rc)
+		return store_mdb_err(s, rc, "cannot begin a transaction");
+	/* one small write is enough for the next commit to reuse the pages
+	 * the previous ones freed */
+	v = (MDB_val){sizeof(stamp), &stamp};
+	rc = mdb_put(txn, s->dbi[STORE_DB_META], &k, &v, 0);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_mdb_err(s, rc, "cannot write");
+	}
+	rc = mdb_txn_commit(txn);
+	return rc ? store_mdb_err(s, rc, "commit failed") : 0;
+}
+
 void store_abort(struct store_txn *t)
 {
 	if (!t)

@@ -94,6 +94,13 @@ int store_begin(struct store *s, struct store_txn **out);
  */
 int store_commit(struct store_txn *t);
 
+/*
+ * After TERN_EQUOTA: commits one tiny write so that pages freed by earlier
+ * commits become reusable (LMDB reuses freed pages only after a later
+ * commit), then the caller may retry its batch once.
+ */
+int store_recycle(struct store *s);
+
 /* Aborts and frees the transaction. */
 void store_abort(struct store_txn *t);
 

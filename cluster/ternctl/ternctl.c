@@ -56,6 +56,11 @@ static void ternctl_usage(FILE *out)
 	      "  retained get TOPIC\n"
 	      "  retained delete TOPIC\n"
 	      "  listeners\n"
+	      "  passwd FILE USER [--password P] [--iterations N]\n"
+	      "                                  add or replace USER in a "
+	      "password file\n"
+	      "                                  (offline; prompts when no "
+	      "--password)\n"
 	      "\n"
 	      "options:\n"
 	      "  --url URL        admin API of the node (default "
@@ -660,6 +665,8 @@ int main(int argc, char **argv)
 	json_t *j;
 	int rc;
 
+	if (argc >= 2 && !strcmp(argv[1], "passwd"))
+		return ternctl_passwd(argc - 2, argv + 2);
 	t.url = getenv("TERN_ADMIN_URL");
 	if (!t.url || !*t.url)
 		t.url = TERNCTL_DEFAULT_URL;

@@ -64,4 +64,12 @@ void ternctl_table_add(struct ternctl_table *t, const char *const *cells);
 /* Prints with columns aligned (two spaces apart) and frees the table. */
 void ternctl_table_print(struct ternctl_table *t, FILE *out);
 
+/* ---- ternctl_passwd.c ----------------------------------------------- */
+
+/*
+ * `ternctl passwd FILE USER [--password P] [--iterations N]` with argv
+ * after "passwd". Offline. Returns an exit code.
+ */
+int ternctl_passwd(int argc, char **argv);
+
 #endif

@@ -673,8 +673,12 @@ Test(config, non_loopback_needs_allow_anonymous)
 	cr_assert_str_eq(err,
 	                 "listener mqtt://0.0.0.0:1883 is not on loopback and "
 	                 "no authentication provider is configured: set "
-	                 "allow_anonymous: true to accept anonymous clients "
-	                 "there (not recommended), or bind to 127.0.0.1");
+	                 "password_file, or allow_anonymous: true to accept "
+	                 "anonymous clients there (not recommended), or bind "
+	                 "to 127.0.0.1");
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
+	                  "--password-file", "/nonexistent/passwd"),
+	             0, "%s", err);
 	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
 	                  "--allow-anonymous"),
 	             0, "%s", err);

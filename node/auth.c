@@ -1,0 +1,682 @@
+/*
+ * auth.c - password file authentication (see auth.h).
+ *
+ * Threads: the table pointer and the cache are read by every worker and the
+ * thread pool and replaced by the control thread (SIGHUP). A bare atomic
+ * load of the table followed by a reference increment could race with the
+ * last unref of a table just swapped out, so load+ref and the swap hold one
+ * mutex (as tls.c does for its SSL_CTX). The cache has its own mutex; its
+ * entries carry the table generation, so a reload invalidates them all.
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "conn.h"
+#include "log.h"
+#include "mqtt.h"
+#include "tern_err.h"
+
+#define AUTH_LINE_MAX 1024
+#define AUTH_CACHE_SLOTS 1024
+#define AUTH_CACHE_TTL_MS (5u * 60u * 1000u)
+
+struct auth_user {
+	char *name;
+	size_t len;
+	struct auth_hash h;
+};
+
+struct auth_table {
+	atomic_uint refs;
+	uint64_t gen;
+	size_t n;
+	struct auth_user *users; /* sorted by (len, name) */
+};
+
+struct auth_cache_entry {
+	uint8_t key[32]; /* SHA-256(len(user) || user || password) */
+	uint64_t gen;
+	uint64_t expires; /* uv_hrtime() ms */
+};
+
+struct auth {
+	uv_mutex_t lock; /* guards table */
+	struct auth_table *table;
+	uint64_t next_gen;
+	struct auth_hash dummy; /* verified for unknown users (timing) */
+	uv_mutex_t cache_lock;
+	struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
+};
+
+struct auth_job {
+	uv_work_t req;
+	struct conn *c; /* NULL: closed meanwhile */
+	struct auth *a;
+	struct auth_table *t; /* reference */
+	const struct auth_hash *h; /* in t; NULL: unknown user */
+	uint8_t key[32];
+	bool ok;
+	size_t pw_len;
+	uint8_t pw[];
+};
+
+/* ---- hashes ---------------------------------------------------------- */
+
+/* Decodes standard base64 s[0..len) into out; returns bytes or -1. */
+static int auth_b64_decode(const char *s, size_t len, uint8_t *out,
+			   size_t cap)
+{
+	uint8_t tmp[128];
+	size_t pad = 0;
+	int n;
+
+	if (len == 0 || len % 4 || len / 4 * 3 > sizeof(tmp))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+			  (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+
+		if (ch == '=' && i >= len - 2) {
+			pad++;
+			continue;
+		}
+		if (!ok || pad)
+			return -1;
+	}
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)len);
+	if (n < 0 || (size_t)n < pad || (size_t)n - pad > cap)
+		return -1;
+	n -= (int)pad;
+	memcpy(out, tmp, (size_t)n);
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	return n;
+}
+
+int auth_hash_parse(const char *s, size_t len, struct auth_hash *h,
+		    const char **why)
+{
+	const size_t plen = sizeof(AUTH_HASH_PREFIX) - 1;
+	const char *p, *end = s + len, *d1, *d2;
+	uint64_t iter = 0;
+	int n;
+
+	memset(h, 0, sizeof(*h));
+	if (len < plen || memcmp(s, AUTH_HASH_PREFIX, plen)) {
+		*why = "hash does not start with " AUTH_HASH_PREFIX;
+		return TERN_EINVAL;
+	}
+	p = s + plen;
+	d1 = memchr(p, '$', (size_t)(end - p));
+	d2 = d1 ? memchr(d1 + 1, '$', (size_t)(end - d1 - 1)) : NULL;
+	if (!d1 || !d2 || memchr(d2 + 1, '$', (size_t)(end - d2 - 1))) {
+		*why = "hash is not $pbkdf2-sha512$ITER$SALT$HASH";
+		return TERN_EINVAL;
+	}
+	if (p == d1 || d1 - p > 9) {
+		*why = "bad iteration count";
+		return TERN_EINVAL;
+	}
+	for (const char *q = p; q < d1; q++) {
+		if (*q < '0' || *q > '9') {
+			*why = "bad iteration count";
+			return TERN_EINVAL;
+		}
+		iter = iter * 10 + (uint64_t)(*q - '0');
+	}
+	if (iter < AUTH_MIN_ITERATIONS || iter > AUTH_MAX_ITERATIONS) {
+		*why = "iteration count out of range (100000..10000000)";
+		return TERN_EINVAL;
+	}
+	h->iterations = (uint32_t)iter;
+	n = auth_b64_decode(d1 + 1, (size_t)(d2 - d1 - 1), h->salt,
+			    sizeof(h->salt));
+	if (n < 8) {
+		*why = "bad salt (base64 of 8..64 bytes)";
+		return TERN_EINVAL;
+	}
+	h->salt_len = (size_t)n;
+	n = auth_b64_decode(d2 + 1, (size_t)(end - d2 - 1), h->hash,
+			    sizeof(h->hash));
+	if (n < 16) {
+		*why = "bad hash (base64 of 16..64 bytes)";
+		return TERN_EINVAL;
+	}
+	h->hash_len = (size_t)n;
+	return 0;
+}
+
+int auth_hash_make(const uint8_t *pw, size_t pw_len, uint32_t iterations,
+		   char *out, size_t cap)
+{
+	uint8_t salt[AUTH_SALT_LEN], hash[AUTH_HASH_MAX];
+	char salt64[32], hash64[96];
+	int n, rc = 0;
+
+	if (iterations < AUTH_MIN_ITERATIONS ||
+	    iterations > AUTH_MAX_ITERATIONS || pw_len > INT32_MAX)
+		return TERN_EINVAL;
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    PKCS5_PBKDF2_HMAC((const char *)pw, (int)pw_len, salt,
+			      sizeof(salt), (int)iterations, EVP_sha512(),
+			      sizeof(hash), hash) != 1)
+		return TERN_EIO;
+	EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof(salt));
+	EVP_EncodeBlock((unsigned char *)hash64, hash, sizeof(hash));
+	n = snprintf(out, cap, AUTH_HASH_PREFIX "%u$%s$%s", iterations, salt64,
+		     hash64);
+	if (n < 0 || (size_t)n >= cap)
+		rc = TERN_EINVAL;
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return rc;
+}
+
+bool auth_hash_verify(const struct auth_hash *h, const uint8_t *pw,
+		      size_t pw_len)
+{
+	uint8_t got[AUTH_HASH_MAX];
+	bool ok;
+
+	if (pw_len > INT32_MAX || h->hash_len == 0 ||
+	    h->hash_len > sizeof(got))
+		return false;
+	if (PKCS5_PBKDF2_HMAC((const char *)pw, (int)pw_len, h->salt,
+			      (int)h->salt_len, (int)h->iterations,
+			      EVP_sha512(), (int)h->hash_len, got) != 1)
+		return false;
+	ok = CRYPTO_memcmp(got, h->hash, h->hash_len) == 0;
+	OPENSSL_cleanse(got, sizeof(got));
+	return ok;
+}
+
+/* ---- the table ------------------------------------------------------- */
+
+static int auth_user_cmp(const void *a, const void *b)
+{
+	const struct auth_user *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->name, y->name, x->len);
+}
+
+static void auth_table_free(struct auth_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->users[i].name);
+	if (t->users)
+		OPENSSL_cleanse(t->users, t->n * sizeof(*t->users));
+	free(t->users);
+	free(t);
+}
+
+struct auth_table *auth_table_ref(struct auth_table *t)
+{
+	atomic_fetch_add(&t->refs, 1);
+	return t;
+}
+
+void auth_table_unref(struct auth_table *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+		auth_table_free(t);
+}
+
+size_t auth_table_size(const struct auth_table *t)
+{
+	return t->n;
+}
+
+const struct auth_hash *auth_table_find(const struct auth_table *t,
+					const char *user, size_t len)
+{
+	struct auth_user key = {.name = (char *)user, .len = len};
+	const struct auth_user *u;
+
+	if (!t->n)
+		return NULL;
+	u = bsearch(&key, t->users, t->n, sizeof(*t->users), auth_user_cmp);
+	return u ? &u->h : NULL;
+}
+
+static int auth_table_add(struct auth_table *t, size_t *cap, const char *name,
+			  size_t len, const struct auth_hash *h)
+{
+	if (t->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct auth_user *u = realloc(t->users, ncap * sizeof(*u));
+
+		if (!u)
+			return TERN_ENOMEM;
+		t->users = u;
+		*cap = ncap;
+	}
+	t->users[t->n].name = malloc(len + 1);
+	if (!t->users[t->n].name)
+		return TERN_ENOMEM;
+	memcpy(t->users[t->n].name, name, len);
+	t->users[t->n].name[len] = 0;
+	t->users[t->n].len = len;
+	t->users[t->n].h = *h;
+	t->n++;
+	return 0;
+}
+
+int auth_table_load(const char *path, struct auth_table **out, char *err,
+		    size_t errlen)
+{
+	char line[AUTH_LINE_MAX + 2];
+	struct auth_table *t;
+	unsigned lineno = 0;
+	size_t cap = 0;
+	FILE *f;
+	int rc = 0;
+
+	*out = NULL;
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "password_file %s: %s", path,
+			 strerror(errno));
+		return TERN_ECONFIG;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		fclose(f);
+		return TERN_ENOMEM;
+	}
+	atomic_init(&t->refs, 1);
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line);
+		struct auth_hash h;
+		const char *why = NULL, *colon;
+
+		lineno++;
+		if (len > AUTH_LINE_MAX) {
+			why = "line too long";
+			goto bad_line;
+		}
+		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = 0;
+		if (len == 0 || line[0] == '#')
+			continue;
+		colon = memchr(line, ':', len);
+		if (!colon || colon == line) {
+			why = "expected username:$pbkdf2-sha512$...";
+			goto bad_line;
+		}
+		if (auth_hash_parse(colon + 1, len - (size_t)(colon + 1 - line),
+				    &h, &why))
+			goto bad_line;
+		if (auth_table_find(t, line, (size_t)(colon - line))) {
+			why = "duplicate user";
+			goto bad_line;
+		}
+		rc = auth_table_add(t, &cap, line, (size_t)(colon - line), &h);
+		OPENSSL_cleanse(&h, sizeof(h));
+		if (rc)
+			goto err;
+		/* kept sorted as we go: files are small, loads are rare */
+		qsort(t->users, t->n, sizeof(*t->users), auth_user_cmp);
+		continue;
+bad_line:
+		snprintf(err, errlen, "password_file %s:%u: %s", path, lineno,
+			 why);
+		rc = TERN_ECONFIG;
+		goto err;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "password_file %s: read error", path);
+		rc = TERN_ECONFIG;
+		goto err;
+	}
+	fclose(f);
+	OPENSSL_cleanse(line, sizeof(line));
+	*out = t;
+	return 0;
+err:
+	fclose(f);
+	OPENSSL_cleanse(line, sizeof(line));
+	auth_table_free(t);
+	return rc;
+}
+
+/* ---- the node's state ---------------------------------------------- */
+
+static struct auth_table *auth_current(struct auth *a)
+{
+	struct auth_table *t;
+
+	uv_mutex_lock(&a->lock);
+	t = auth_table_ref(a->table);
+	uv_mutex_unlock(&a->lock);
+	return t;
+}
+
+static void auth_warn_plaintext(const struct tern_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->n_listeners; i++) {
+		const struct tern_listener_cfg *l = &cfg->listeners[i];
+
+		if (!l->loopback && (l->scheme == TERN_SCHEME_MQTT ||
+				     l->scheme == TERN_SCHEME_WS))
+			log_warn("listener %s is not on loopback and not TLS: "
+				 "passwords cross the network in clear "
+				 "(use mqtts:// or wss://)",
+				 l->url);
+	}
+}
+
+int auth_setup(struct tern_node *n, char *err, size_t errlen)
+{
+	const struct tern_config *cfg = &n->cfg;
+	struct auth_table *t;
+	struct auth *a;
+	uint8_t pw[16];
+	int rc;
+
+	n->auth = NULL;
+	if (!cfg->password_file[0])
+		return 0;
+	rc = auth_table_load(cfg->password_file, &t, err, errlen);
+	if (rc)
+		return rc;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		auth_table_unref(t);
+		return TERN_ENOMEM;
+	}
+	if (uv_mutex_init(&a->lock)) {
+		free(a);
+		auth_table_unref(t);
+		snprintf(err, errlen, "cannot create a mutex");
+		return TERN_ENOMEM;
+	}
+	if (uv_mutex_init(&a->cache_lock)) {
+		uv_mutex_destroy(&a->lock);
+		free(a);
+		auth_table_unref(t);
+		snprintf(err, errlen, "cannot create a mutex");
+		return TERN_ENOMEM;
+	}
+	/* a user that does not exist costs what a wrong password costs */
+	a->dummy.iterations = AUTH_MIN_ITERATIONS;
+	a->dummy.salt_len = AUTH_SALT_LEN;
+	a->dummy.hash_len = AUTH_HASH_MAX;
+	if (RAND_bytes(a->dummy.salt, AUTH_SALT_LEN) != 1 ||
+	    RAND_bytes(pw, sizeof(pw)) != 1)
+		memset(pw, 0x5a, sizeof(pw));
+	memcpy(a->dummy.hash, pw, sizeof(pw));
+	t->gen = ++a->next_gen;
+	a->table = t;
+	n->auth = a;
+	log_info("password_file %s: %zu user(s)", cfg->password_file, t->n);
+	auth_warn_plaintext(cfg);
+	return 0;
+}
+
+int auth_reload(struct tern_node *n, char *err, size_t errlen)
+{
+	struct auth *a = n->auth;
+	struct auth_table *t, *old;
+	int rc;
+
+	if (!a)
+		return 0;
+	rc = auth_table_load(n->cfg.password_file, &t, err, errlen);
+	if (rc)
+		return rc;
+	uv_mutex_lock(&a->lock);
+	t->gen = ++a->next_gen;
+	old = a->table;
+	a->table = t;
+	uv_mutex_unlock(&a->lock);
+	auth_table_unref(old);
+	log_info("password_file %s reloaded: %zu user(s)",
+		 n->cfg.password_file, t->n);
+	return 0;
+}
+
+void auth_teardown(struct tern_node *n)
+{
+	struct auth *a = n->auth;
+
+	if (!a)
+		return;
+	auth_table_unref(a->table);
+	uv_mutex_destroy(&a->lock);
+	uv_mutex_destroy(&a->cache_lock);
+	OPENSSL_cleanse(a, sizeof(*a));
+	free(a);
+	n->auth = NULL;
+}
+
+/* ---- the cache ------------------------------------------------------- */
+
+static uint64_t auth_now_ms(void)
+{
+	return uv_hrtime() / 1000000u;
+}
+
+static int auth_cache_key(const struct mqtt_connect *p, uint8_t key[32])
+{
+	uint8_t len[4] = {(uint8_t)(p->username.len >> 24),
+			  (uint8_t)(p->username.len >> 16),
+			  (uint8_t)(p->username.len >> 8),
+			  (uint8_t)p->username.len};
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int n = 0;
+	int ok;
+
+	if (!md)
+		return TERN_ENOMEM;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(md, len, sizeof(len)) == 1 &&
+	     EVP_DigestUpdate(md, p->username.p, p->username.len) == 1 &&
+	     EVP_DigestUpdate(md, p->password.p, p->password.len) == 1 &&
+	     EVP_DigestFinal_ex(md, key, &n) == 1 && n == 32;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : TERN_EIO;
+}
+
+static struct auth_cache_entry *auth_cache_slot(struct auth *a,
+						const uint8_t key[32])
+{
+	return &a->cache[((size_t)key[0] | (size_t)key[1] << 8) %
+			 AUTH_CACHE_SLOTS];
+}
+
+static bool auth_cache_hit(struct auth *a, const uint8_t key[32],
+			   uint64_t gen)
+{
+	struct auth_cache_entry *e = auth_cache_slot(a, key);
+	bool hit;
+
+	uv_mutex_lock(&a->cache_lock);
+	hit = e->gen == gen && e->expires > auth_now_ms() &&
+	      CRYPTO_memcmp(e->key, key, 32) == 0;
+	uv_mutex_unlock(&a->cache_lock);
+	return hit;
+}
+
+static void auth_cache_put(struct auth *a, const uint8_t key[32],
+			   uint64_t gen)
+{
+	struct auth_cache_entry *e = auth_cache_slot(a, key);
+
+	uv_mutex_lock(&a->cache_lock);
+	memcpy(e->key, key, 32);
+	e->gen = gen;
+	e->expires = auth_now_ms() + AUTH_CACHE_TTL_MS;
+	uv_mutex_unlock(&a->cache_lock);
+}
+
+/* ---- CONNECT --------------------------------------------------------- */
+
+/* A printable copy of a client-chosen string for the log. */
+static void auth_printable(const uint8_t *s, size_t len, char *out,
+			   size_t cap)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 4 < cap; i++)
+		out[j++] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"'
+				   ? (char)s[i]
+				   : '?';
+	if (j + 4 >= cap && j < len) {
+		memcpy(out + j, "...", 3);
+		j += 3;
+	}
+	out[j] = 0;
+}
+
+static const char *const auth_verdict_names[] = {
+	[AUTH_ALLOW] = "allowed",
+	[AUTH_PENDING] = "pending",
+	[AUTH_BAD_CREDENTIALS] = "bad username or password",
+	[AUTH_NOT_AUTHORIZED] = "anonymous not allowed",
+};
+
+static enum auth_verdict auth_decided(struct conn *c,
+				      const struct mqtt_connect *p,
+				      const char *id, size_t id_len,
+				      const char *provider,
+				      enum auth_verdict v)
+{
+	struct worker_stats *st = &c->w->stats;
+	char user[96], cid[96];
+
+	if (v == AUTH_ALLOW && !c->w->node->auth)
+		return v; /* no providers: as before, not logged */
+	if (v == AUTH_ALLOW)
+		stat_add(&st->auth_successes, 1);
+	else
+		stat_add(&st->auth_failures, 1);
+	auth_printable((const uint8_t *)id, id_len, cid, sizeof(cid));
+	if (p->has_username)
+		auth_printable(p->username.p, p->username.len, user,
+			       sizeof(user));
+	else
+		snprintf(user, sizeof(user), "-");
+	log_info("%s: auth client \"%s\" user \"%s\" provider %s: %s",
+		 c->peer, cid, user, provider, auth_verdict_names[v]);
+	return v;
+}
+
+static void auth_on_work(uv_work_t *req)
+{
+	struct auth_job *j = req->data;
+
+	/* unknown users cost the same as wrong passwords */
+	j->ok = auth_hash_verify(j->h ? j->h : &j->a->dummy, j->pw, j->pw_len) &&
+		j->h;
+}
+
+static void auth_on_after_work(uv_work_t *req, int status)
+{
+	struct auth_job *j = req->data;
+	struct conn *c = j->c;
+
+	if (status == 0 && j->ok)
+		auth_cache_put(j->a, j->key, j->t->gen);
+	if (c) {
+		c->auth_job = NULL;
+		c->auth_verdict = status == 0 && j->ok ? AUTH_ALLOW
+						       : AUTH_BAD_CREDENTIALS;
+		conn_release(c); /* the CONNECT is handled again */
+	}
+	auth_table_unref(j->t);
+	OPENSSL_cleanse(j->pw, j->pw_len);
+	free(j);
+}
+
+void auth_conn_gone(struct conn *c)
+{
+	if (c->auth_job)
+		c->auth_job->c = NULL;
+	c->auth_job = NULL;
+}
+
+/* Queues the verification of p's password; holds c meanwhile. */
+static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
+				    const struct auth_hash *h,
+				    const struct mqtt_connect *p,
+				    const uint8_t key[32])
+{
+	struct auth_job *j = calloc(1, sizeof(*j) + p->password.len);
+
+	if (!j)
+		return (enum auth_verdict)0;
+	j->req.data = j;
+	j->c = c;
+	j->a = c->w->node->auth;
+	j->t = t;
+	j->h = h;
+	memcpy(j->key, key, 32);
+	j->pw_len = p->password.len;
+	if (p->password.len)
+		memcpy(j->pw, p->password.p, p->password.len);
+	if (uv_queue_work(&c->w->loop, &j->req, auth_on_work,
+			  auth_on_after_work)) {
+		OPENSSL_cleanse(j->pw, j->pw_len);
+		free(j);
+		return (enum auth_verdict)0;
+	}
+	c->auth_job = j;
+	conn_hold(c);
+	return AUTH_PENDING;
+}
+
+enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
+			       const char *id, size_t id_len)
+{
+	const struct tern_config *cfg = &c->w->node->cfg;
+	struct auth *a = c->w->node->auth;
+	const struct auth_hash *h;
+	struct auth_table *t;
+	enum auth_verdict v;
+	uint8_t key[32];
+
+	if (c->auth_verdict) {
+		/* second pass: the thread pool decided */
+		v = (enum auth_verdict)c->auth_verdict;
+		c->auth_verdict = 0;
+		return auth_decided(c, p, id, id_len, "password_file", v);
+	}
+	if (!a || (!p->has_username && !p->has_password)) {
+		bool ok = cfg->allow_anonymous ||
+			  (cfg->listeners[c->listener].loopback &&
+			   cfg->allow_anonymous_loopback);
+
+		return auth_decided(c, p, id, id_len, "anonymous",
+				    ok ? AUTH_ALLOW : AUTH_NOT_AUTHORIZED);
+	}
+	if (!p->has_username || !p->has_password)
+		return auth_decided(c, p, id, id_len, "password_file",
+				    AUTH_BAD_CREDENTIALS);
+	t = auth_current(a);
+	h = auth_table_find(t, (const char *)p->username.p, p->username.len);
+	if (auth_cache_key(p, key) == 0) {
+		if (h && auth_cache_hit(a, key, t->gen)) {
+			auth_table_unref(t);
+			return auth_decided(c, p, id, id_len,
+					    "password_file (cached)",
+					    AUTH_ALLOW);
+		}
+		v = auth_queue(c, t, h, p, key); /* takes t if pending */
+		if (v == AUTH_PENDING)
+			return v;
+	}
+	auth_table_unref(t);
+	log_error("%s: cannot verify a password (out of memory)", c->peer);
+	return auth_decided(c, p, id, id_len, "password_file",
+			    AUTH_BAD_CREDENTIALS);
+}
