@@ -140,30 +140,41 @@ void conn_send(struct conn *c, const struct mqtt_packet *pkt)
  * Topic alias policy (server to client): the first alias_max distinct
  * topics get aliases in order; later topics go out in full.
  */
+struct conn_aliases *conn_aliases(struct conn *c)
+{
+	if (!c->aliases) {
+		c->aliases = calloc(1, sizeof(*c->aliases));
+		if (c->aliases)
+			strmap_init(&c->aliases->out);
+	}
+	return c->aliases;
+}
+
 static uint16_t conn_alias_for(struct conn *c, const struct msg *m, bool *known)
 {
+	struct conn_aliases *a;
 	void *v;
 
 	*known = false;
-	if (!c->alias_max)
+	if (!c->alias_max || !(a = conn_aliases(c)))
 		return 0;
-	v = strmap_get(&c->alias_out, m->topic, m->topic_len);
+	v = strmap_get(&a->out, m->topic, m->topic_len);
 	if (v) {
 		*known = true;
 		return (uint16_t)(uintptr_t)v;
 	}
-	if (c->alias_out_next >= c->alias_max)
+	if (a->out_next >= c->alias_max)
 		return 0;
 	/* keys must outlive the map entry: store our own copy */
 	char *key = malloc(m->topic_len + 1u);
 	if (!key)
 		return 0;
 	memcpy(key, m->topic, m->topic_len + 1u);
-	uint16_t alias = ++c->alias_out_next;
-	if (strmap_put(&c->alias_out, key, m->topic_len,
+	uint16_t alias = ++a->out_next;
+	if (strmap_put(&a->out, key, m->topic_len,
 		       (void *)(uintptr_t)alias)) {
 		free(key);
-		c->alias_out_next--;
+		a->out_next--;
 		return 0;
 	}
 	return alias;
@@ -685,7 +696,6 @@ static struct conn *conn_new(struct worker *w, unsigned listener)
 	c->listener = listener;
 	c->max_packet = w->node->cfg.max_packet_size;
 	c->receive_max = 65535;
-	strmap_init(&c->alias_out);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -895,12 +905,17 @@ static void conn_on_close(uv_handle_t *h)
 			*pp = c->dirty_next;
 	}
 	outbuf_release(&c->out);
-	for (size_t i = 0; strmap_next(&c->alias_out, &i, &key, &klen, &val);)
-		free((char *)key);
-	strmap_free(&c->alias_out);
-	for (uint16_t i = 0; i < c->alias_in_n; i++)
-		free(c->alias_in[i]);
-	free(c->alias_in);
+	if (c->aliases) {
+		struct conn_aliases *a = c->aliases;
+
+		for (size_t i = 0; strmap_next(&a->out, &i, &key, &klen, &val);)
+			free((char *)key);
+		strmap_free(&a->out);
+		for (uint16_t i = 0; i < a->in_n; i++)
+			free(a->in[i]);
+		free(a->in);
+		free(a);
+	}
 	free(c->rbuf);
 	free(c->cert_user);
 	auth_conn_gone(c);

@@ -62,6 +62,16 @@ struct conn_layers {
 	void *state[CONN_MAX_LAYERS];
 };
 
+struct conn_aliases {
+	char **in;            /* client->server, index = alias - 1 */
+	uint16_t in_n;
+	uint16_t out_next;    /* server->client: last alias given */
+	struct strmap out;    /* topic -> alias */
+};
+
+/* The connection's alias tables, created on first use; NULL on ENOMEM. */
+struct conn_aliases *conn_aliases(struct conn *c);
+
 enum conn_state {
 	CONN_NEW = 0,   /* waiting for CONNECT */
 	CONN_ACTIVE,    /* CONNACK sent */
@@ -84,51 +94,44 @@ struct outbuf {
 
 struct conn {
 	uv_tcp_t tcp;
+	/* pointers first, then by size: an idle connection's size matters
+	 * (one of these per client) */
 	struct worker *w;
 	struct conn *prev, *next; /* worker's list */
 	struct conn *dirty_next;
-	bool dirty;
-	uint8_t state;
-	uint8_t version;
-	bool anonymous_ok;
-	bool disconnect_sent;
-	bool moved; /* handed to another worker */
-	bool paused; /* reading stopped by backpressure */
-	bool in_close; /* conn_close is running */
-	bool published; /* a PUBLISH was handled in this read */
 	struct conn *paused_next;
-	uint16_t keepalive;
-	uint64_t deadline; /* ms: connect timeout, then keepalive */
 	struct session *s;
-	unsigned listener;
-
-	uint8_t *rbuf; /* partial packet kept between reads */
-	uint32_t rlen, rcap;
-	const uint8_t *cur;  /* current packet start (valid in handler) */
-	size_t cur_avail;    /* bytes from cur to end of read data */
-
+	uint8_t *rbuf;      /* partial packet kept between reads */
+	const uint8_t *cur; /* current packet start (valid in handler) */
+	size_t cur_avail;   /* bytes from cur to end of read data */
 	struct outbuf out;
 	struct conn_layers *xl; /* NULL: plain TCP */
-
-	/* what the client accepts (MQTT 5 CONNECT properties) */
-	uint32_t max_packet;
-	uint16_t receive_max;
-	uint16_t alias_max;
-	bool problem_info;
-
-	/* topic aliases: client->server (index = alias - 1) */
-	char **alias_in;
-	uint16_t alias_in_n;
-	/* server->client: topic -> alias */
-	struct strmap alias_out;
-	uint16_t alias_out_next;
-
+	/* topic aliases, allocated on first use (most clients never use
+	 * them, and idle connections should stay small) */
+	struct conn_aliases *aliases;
 	char *cert_user; /* from the TLS client certificate (malloc'd) */
-	bool held; /* CONNECT waits for auth: input kept, not handled */
-	uint8_t auth_verdict; /* auth.h enum auth_verdict; 0: none yet */
 	struct auth_job *auth_job; /* verification in flight (auth.c) */
 	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
-	char peer[64];
+	uint64_t deadline; /* ms: connect timeout, then keepalive */
+	uint32_t rlen, rcap;
+	/* what the client accepts (MQTT 5 CONNECT properties) */
+	uint32_t max_packet;
+	unsigned listener;
+	uint16_t keepalive;
+	uint16_t receive_max;
+	uint16_t alias_max;
+	uint8_t state;
+	uint8_t version;
+	uint8_t auth_verdict; /* auth.h enum auth_verdict; 0: none yet */
+	bool dirty;
+	bool disconnect_sent;
+	bool moved;     /* handed to another worker */
+	bool paused;    /* reading stopped by backpressure */
+	bool in_close;  /* conn_close is running */
+	bool published; /* a PUBLISH was handled in this read */
+	bool problem_info;
+	bool held; /* CONNECT waits for auth: input kept, not handled */
+	char peer[48]; /* "[v6 address]:port" fits */
 };
 
 /* Accepts a pending connection on listener `idx` of worker w. */

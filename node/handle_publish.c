@@ -47,6 +47,7 @@ static int publish_topic(struct conn *c, const struct mqtt_publish *p,
 			 const char **topic, size_t *len)
 {
 	const struct tern_config *cfg = &c->w->node->cfg;
+	struct conn_aliases *a;
 	uint16_t alias;
 
 	*topic = (const char *)p->topic.p;
@@ -65,13 +66,15 @@ static int publish_topic(struct conn *c, const struct mqtt_publish *p,
 			    "topic alias out of range");
 		return -1;
 	}
-	if (!c->alias_in) {
-		c->alias_in = calloc(cfg->max_topic_alias, sizeof(char *));
-		if (!c->alias_in) {
-			handle_fail(c, MQTT_RC_UNSPECIFIED, "out of memory");
-			return -1;
-		}
-		c->alias_in_n = (uint16_t)cfg->max_topic_alias;
+	a = conn_aliases(c);
+	if (a && !a->in) {
+		a->in = calloc(cfg->max_topic_alias, sizeof(char *));
+		if (a->in)
+			a->in_n = (uint16_t)cfg->max_topic_alias;
+	}
+	if (!a || !a->in) {
+		handle_fail(c, MQTT_RC_UNSPECIFIED, "out of memory");
+		return -1;
 	}
 	if (*len) {
 		char *copy = malloc(*len + 1);
@@ -82,15 +85,15 @@ static int publish_topic(struct conn *c, const struct mqtt_publish *p,
 		}
 		memcpy(copy, *topic, *len);
 		copy[*len] = 0;
-		free(c->alias_in[alias - 1]);
-		c->alias_in[alias - 1] = copy;
+		free(a->in[alias - 1]);
+		a->in[alias - 1] = copy;
 		return 0;
 	}
-	if (!c->alias_in[alias - 1]) {
+	if (!a->in[alias - 1]) {
 		handle_fail(c, MQTT_RC_PROTOCOL_ERROR, "unknown topic alias");
 		return -1;
 	}
-	*topic = c->alias_in[alias - 1];
+	*topic = a->in[alias - 1];
 	*len = strlen(*topic);
 	return 0;
 }

@@ -11,28 +11,23 @@
 
 struct session *session_new(struct worker *w, const char *id, size_t len)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	/* the id lives in the same allocation */
+	struct session *s = calloc(1, sizeof(*s) + len + 1);
 
 	if (!s)
 		return NULL;
-	s->id = malloc(len + 1);
-	if (!s->id)
-		goto err_after_alloc;
+	s->id = (char *)(s + 1);
 	memcpy(s->id, id, len);
 	s->id[len] = 0;
 	s->id_len = (uint16_t)len;
 	s->w = w;
 	s->next_pid = 1;
-	if (strmap_put(&w->sessions, s->id, len, s))
-		goto err_after_id;
+	if (strmap_put(&w->sessions, s->id, len, s)) {
+		free(s);
+		return NULL;
+	}
 	stat_add(&w->stats.sessions, 1);
 	return s;
-
-err_after_id:
-	free(s->id);
-err_after_alloc:
-	free(s);
-	return NULL;
 }
 
 struct session *session_find(struct worker *w, const char *id, size_t len)
@@ -85,7 +80,6 @@ void session_free(struct session *s)
 	msg_unref(s->will);
 	free(s->qos2_in);
 	free(s->pid_map);
-	free(s->id);
 	free(s);
 }
 

@@ -48,36 +48,32 @@ struct session_sub {
 };
 
 struct session {
-	char *id;
-	uint16_t id_len;
+	/* ordered by size to keep padding out: one of these per client */
+	char *id; /* in the same allocation, after the struct */
 	struct worker *w;
 	struct conn *conn; /* NULL while offline */
-	uint8_t version;
-	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX never */
-	uint64_t expire_at;  /* ms, while offline */
-
 	struct msg *will;
-	uint32_t will_delay;
-	uint64_t will_at;    /* ms; 0 = no pending will */
-
 	struct session_sub *subs;
-	uint32_t n_subs;
-
 	struct delivery *inflight, *inflight_tail;
+	struct delivery *queue, *queue_tail;
+	uint64_t *pid_map; /* packet ids in flight; built once many are */
+	uint16_t *qos2_in; /* packet ids received at QoS 2, awaiting PUBREL */
+	uint64_t expire_at;  /* ms, while offline */
+	uint64_t will_at;    /* ms; 0 = no pending will */
+	uint64_t queued_bytes;
+	uint64_t match_gen;
+	uint64_t dropped;
+	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX never */
+	uint32_t will_delay;
+	uint32_t n_subs;
 	uint32_t n_inflight; /* including n_resend */
 	uint32_t n_resend;
-	struct delivery *queue, *queue_tail;
 	uint32_t n_queued;
-	uint64_t queued_bytes;
-	uint16_t next_pid;
-	uint64_t *pid_map; /* packet ids in flight; built once many are */
-
-	uint16_t *qos2_in; /* packet ids received at QoS 2, awaiting PUBREL */
 	uint32_t n_qos2_in, cap_qos2_in;
-
-	uint64_t match_gen;
 	uint32_t match_idx;
-	uint64_t dropped;
+	uint16_t id_len;
+	uint16_t next_pid;
+	uint8_t version;
 	bool persist; /* stored: durability on and expiry > 0 */
 };
 

@@ -415,10 +415,12 @@ int worker_start_all(struct tern_node *n)
 		if (rc)
 			return rc;
 	}
+	/* before the loops run (single-threaded) and before the listeners
+	 * are bound: the port file means "ready" */
+	persist_recover(n);
 	rc = worker_listen(n);
 	if (rc)
 		return rc;
-	persist_recover(n); /* before the loops run: single-threaded */
 	for (uint32_t i = 0; i < n->n_workers; i++) {
 		if (uv_thread_create(&n->workers[i].thread, worker_main,
 				     &n->workers[i]))

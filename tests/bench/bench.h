@@ -68,8 +68,9 @@ struct bench_opts {
 	uint32_t threads;
 	uint32_t connect_concurrency; /* connects in progress, all threads */
 	uint16_t keepalive;
-	int broker_pid; /* 0: not given */
-	bool quiet;     /* no progress lines */
+	int broker_pid;  /* 0: not given */
+	bool quiet;      /* no progress lines */
+	bool persistent; /* subscribers keep their session (clean 0) */
 	char id_prefix[32];
 };
 

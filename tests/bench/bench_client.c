@@ -450,7 +450,10 @@ static void client_on_connect(uv_connect_t *req, int status)
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.type = MQTT_CONNECT;
 	pkt.connect.version = o->version;
-	pkt.connect.clean_start = true;
+	/* --persistent: subscribers keep their session (and have it stored
+	 * by a durable broker); publishers stay clean */
+	bool keep = o->persistent && c->sub;
+	pkt.connect.clean_start = !keep;
 	pkt.connect.keepalive = o->keepalive;
 	pkt.connect.client_id.p = (const uint8_t *)id;
 	pkt.connect.client_id.len = (uint32_t)strlen(id);
@@ -459,6 +462,11 @@ static void client_on_connect(uv_connect_t *req, int status)
 		pkt.connect.props.present =
 		    MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAX);
 		pkt.connect.props.receive_max = 65535;
+		if (keep) { /* the broker caps it (max_session_expiry) */
+			pkt.connect.props.present |=
+			    MQTT_PROP_BIT(MQTT_PROP_SESSION_EXPIRY);
+			pkt.connect.props.session_expiry = UINT32_MAX;
+		}
 	}
 	c->state = BENCH_C_CONNACK;
 	if (bench_client_send(c, &pkt) < 0)

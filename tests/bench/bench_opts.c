@@ -57,6 +57,11 @@ void bench_opts_usage(FILE *out)
 	    "and RSS\n"
 	    "      --id-prefix STR      client ids are STR-SCENARIO-N "
 	    "(tb)\n"
+	    "      --persistent         subscribers keep a persistent "
+	    "session: clean\n"
+	    "                           session 0 (3.1.1), or clean start "
+	    "0 and the\n"
+	    "                           longest session expiry (5.0)\n"
 	    "      --quiet              no progress lines\n"
 	    "  -h, --help               this text\n"
 	    "      --version            print the version\n"
@@ -111,6 +116,7 @@ enum {
 	OPT_PID,
 	OPT_ID_PREFIX,
 	OPT_QUIET,
+	OPT_PERSISTENT,
 	OPT_VERSION,
 	OPT_SCENARIO,
 };
@@ -136,6 +142,7 @@ static const struct option opts_longopts[] = {
     {"id-prefix", required_argument, NULL, OPT_ID_PREFIX},
     {"scenario", required_argument, NULL, OPT_SCENARIO},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"persistent", no_argument, NULL, OPT_PERSISTENT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -256,6 +263,9 @@ int bench_opts_parse(int argc, char **argv, struct bench_opts *o)
 			break;
 		case OPT_QUIET:
 			o->quiet = true;
+			break;
+		case OPT_PERSISTENT:
+			o->persistent = true;
 			break;
 		case 'h':
 			bench_opts_usage(stdout);
