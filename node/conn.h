@@ -131,7 +131,7 @@ struct conn {
 	bool published; /* a PUBLISH was handled in this read */
 	bool problem_info;
 	bool held; /* CONNECT waits for auth: input kept, not handled */
-	char peer[48]; /* "[v6 address]:port" fits */
+	char peer[56]; /* "[v6 address]:port" fits */
 };
 
 /* Accepts a pending connection on listener `idx` of worker w. */
