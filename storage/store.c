@@ -97,6 +97,27 @@ int store_rd_begin(struct store *s, MDB_txn **txn)
 	return 0;
 }
 
+int store_rd_cursor(struct store *s, int db, MDB_txn **txn, MDB_cursor **c)
+{
+	int rc = store_rd_begin(s, txn);
+
+	if (rc)
+		return rc;
+	rc = mdb_cursor_open(*txn, s->dbi[db], c);
+	if (rc) {
+		mdb_txn_abort(*txn);
+		*txn = NULL;
+		return store_mdb_err(s, rc, "cannot open a cursor");
+	}
+	return 0;
+}
+
+void store_rd_end(MDB_txn *txn, MDB_cursor *c)
+{
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+}
+
 int store_id_check(const char *id, size_t len)
 {
 	if (!id || len == 0 || len > STORE_MAX_ID_LEN ||

@@ -101,6 +101,13 @@ int store_txn_check(const struct store_txn *t);
 /* Begins a short read transaction (TERN_EIO on failure). */
 int store_rd_begin(struct store *s, MDB_txn **txn);
 
+/*
+ * Begins a read transaction with a cursor on database `db`; on failure
+ * nothing is left open. End both with store_rd_end().
+ */
+int store_rd_cursor(struct store *s, int db, MDB_txn **txn, MDB_cursor **c);
+void store_rd_end(MDB_txn *txn, MDB_cursor *c);
+
 /* 0 if id[0..len) can be a client id here (1..STORE_MAX_ID_LEN bytes,
  * no 0x00), else TERN_EINVAL. */
 int store_id_check(const char *id, size_t len);

@@ -88,14 +88,9 @@ int store_qos2_scan(struct store *s, const char *id, size_t len,
 	if (!s || !cb || store_id_check(id, len))
 		return TERN_EINVAL;
 	plen = store_id_prefix(prefix, id, len);
-	rc = store_rd_begin(s, &txn);
+	rc = store_rd_cursor(s, STORE_DB_QOS2, &txn, &c);
 	if (rc)
 		return rc;
-	rc = mdb_cursor_open(txn, s->dbi[STORE_DB_QOS2], &c);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return store_mdb_err(s, rc, "cannot open a cursor");
-	}
 	k = (MDB_val){plen, prefix};
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -114,7 +109,6 @@ int store_qos2_scan(struct store *s, const char *id, size_t len,
 	rc = rc == MDB_NOTFOUND ? 0
 	                        : store_mdb_err(s, rc, "cannot read qos2 ids");
 out:
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	store_rd_end(txn, c);
 	return rc;
 }

@@ -286,14 +286,9 @@ int store_retained_scan(struct store *s, const char *prefix, size_t plen,
 
 	if (!s || !cb || (!prefix && plen))
 		return TERN_EINVAL;
-	rc = store_rd_begin(s, &txn);
+	rc = store_rd_cursor(s, STORE_DB_RETAINED, &txn, &c);
 	if (rc)
 		return rc;
-	rc = mdb_cursor_open(txn, s->dbi[STORE_DB_RETAINED], &c);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return store_mdb_err(s, rc, "cannot open a cursor");
-	}
 	/* every key of a matching topic starts with the prefix's first
 	 * `seek` bytes; longer prefixes are matched on the whole topic */
 	k = (MDB_val){seek, (void *)prefix};
@@ -325,8 +320,7 @@ int store_retained_scan(struct store *s, const char *prefix, size_t plen,
 	         ? 0
 	         : store_mdb_err(s, rc, "cannot read retained messages");
 out:
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	store_rd_end(txn, c);
 	return rc;
 }
 

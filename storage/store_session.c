@@ -55,14 +55,9 @@ int store_session_scan(struct store *s, store_kv_cb cb, void *ctx)
 
 	if (!s || !cb)
 		return TERN_EINVAL;
-	rc = store_rd_begin(s, &txn);
+	rc = store_rd_cursor(s, STORE_DB_SESSIONS, &txn, &c);
 	if (rc)
 		return rc;
-	rc = mdb_cursor_open(txn, s->dbi[STORE_DB_SESSIONS], &c);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return store_mdb_err(s, rc, "cannot open a cursor");
-	}
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		rc = cb(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
@@ -72,7 +67,6 @@ int store_session_scan(struct store *s, store_kv_cb cb, void *ctx)
 	rc = rc == MDB_NOTFOUND ? 0
 	                        : store_mdb_err(s, rc, "cannot read sessions");
 out:
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	store_rd_end(txn, c);
 	return rc;
 }
