@@ -173,6 +173,9 @@ void admin_metrics_serve(struct admin_conn *c)
 	admin_metrics_one(&b, "tern_auth_failures_total", "counter",
 	                  "Refused client authentications.",
 	                  ADMIN_SUM(n, auth_failures));
+	admin_metrics_one(&b, "tern_acl_denied_total", "counter",
+	                  "Publishes, subscriptions and wills the ACL refused.",
+	                  ADMIN_SUM(n, acl_denied));
 	admin_metrics_one(&b, "tern_tls_handshake_failures_total", "counter",
 	                  "TLS handshakes that failed.",
 	                  ADMIN_SUM(n, tls_handshake_failures));

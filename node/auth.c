@@ -554,14 +554,17 @@ static enum auth_verdict auth_decided(struct conn *c,
 	struct worker_stats *st = &c->w->stats;
 	char user[96], cid[96];
 
-	if (v == AUTH_ALLOW && !c->w->node->auth)
+	if (v == AUTH_ALLOW && !c->w->node->auth && !c->cert_user)
 		return v; /* no providers: as before, not logged */
 	if (v == AUTH_ALLOW)
 		stat_add(&st->auth_successes, 1);
 	else
 		stat_add(&st->auth_failures, 1);
 	auth_printable((const uint8_t *)id, id_len, cid, sizeof(cid));
-	if (p->has_username)
+	if (c->cert_user)
+		auth_printable((const uint8_t *)c->cert_user,
+			       strlen(c->cert_user), user, sizeof(user));
+	else if (p->has_username)
 		auth_printable(p->username.p, p->username.len, user,
 			       sizeof(user));
 	else
@@ -635,6 +638,21 @@ static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
 	return AUTH_PENDING;
 }
 
+const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
+		      size_t *len)
+{
+	if (c->cert_user) {
+		*len = strlen(c->cert_user);
+		return c->cert_user;
+	}
+	if (c->w->node->auth && p->has_username && p->has_password) {
+		*len = p->username.len;
+		return (const char *)p->username.p;
+	}
+	*len = 0;
+	return NULL;
+}
+
 enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 			       const char *id, size_t id_len)
 {
@@ -651,6 +669,12 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 		c->auth_verdict = 0;
 		return auth_decided(c, p, id, id_len, "password_file", v);
 	}
+	if (c->cert_user)
+		/* a verified client certificate names the user
+		 * (tls_username_from); the CONNECT's credentials are not
+		 * asked for */
+		return auth_decided(c, p, id, id_len, "certificate",
+				    AUTH_ALLOW);
 	if (!a || (!p->has_username && !p->has_password)) {
 		bool ok = cfg->allow_anonymous ||
 			  (cfg->listeners[c->listener].loopback &&

@@ -121,6 +121,14 @@ enum auth_verdict {
 enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 			       const char *id, size_t id_len);
 
+/*
+ * The username authentication established for c's CONNECT p (which it
+ * allowed): the client certificate's name (tls_username_from), else the
+ * CONNECT's username when a provider verified it, else NULL (anonymous).
+ */
+const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
+		      size_t *len);
+
 /* c is being freed with a verification in flight: drop its result. */
 void auth_conn_gone(struct conn *c);
 

@@ -98,6 +98,11 @@ static const struct config_key config_keys[] = {
 	 .help = "username:$pbkdf2-sha512$ITER$SALT$HASH lines (ternctl "
 		 "passwd); clients with a username are checked against it; "
 		 "reloaded on SIGHUP"},
+	{CONFIG_KEY(acl_file), .type = CONFIG_STRING, .def = "",
+	 .flag = "acl-file", .metavar = "FILE",
+	 .help = "roles, rules and users (YAML, docs/SECURITY.md); without "
+		 "it every client may publish and subscribe anywhere; "
+		 "reloaded on SIGHUP"},
 	{CONFIG_KEY(data_dir), .type = CONFIG_STRING, .def = "./data",
 	 .flag = "data-dir", .metavar = "DIR",
 	 .help = "directory for durable state"},

@@ -47,6 +47,7 @@ struct tern_config {
 	bool allow_anonymous; /* set: anonymous allowed on every listener */
 	bool allow_anonymous_loopback; /* anonymous allowed on loopback ones */
 	char password_file[512]; /* username:$pbkdf2-sha512$... lines */
+	char acl_file[512];      /* roles and rules (acl.h) */
 	char data_dir[512];
 	enum tern_log_level log_level;
 	bool log_json;

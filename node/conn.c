@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "auth.h"
 #include "handle.h"
 #include "log.h"
@@ -918,6 +919,7 @@ static void conn_on_close(uv_handle_t *h)
 	}
 	free(c->rbuf);
 	free(c->cert_user);
+	acl_subject_free(c->acl);
 	auth_conn_gone(c);
 	conn_layers_free(c->xl);
 	stat_sub(&c->w->stats.conns_by_listener[c->listener], 1);

@@ -23,6 +23,8 @@ struct msg;
 struct conn;
 struct ack_token;
 struct auth_job;
+struct retain_stream;
+struct acl_subject;
 
 /*
  * A byte-stream layer between the socket and MQTT (TLS, WebSocket). Layers
@@ -111,7 +113,11 @@ struct conn {
 	struct conn_aliases *aliases;
 	char *cert_user; /* from the TLS client certificate (malloc'd) */
 	struct auth_job *auth_job; /* verification in flight (auth.c) */
+	struct acl_subject *acl; /* who it is, for the ACL; NULL: no ACL */
 	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
+	/* retained messages still to send after SUBSCRIBEs (retain_stream.c);
+	 * while set, every write ends with a callback that continues it */
+	struct retain_stream *retained;
 	uint64_t deadline; /* ms: connect timeout, then keepalive */
 	uint32_t rlen, rcap;
 	/* what the client accepts (MQTT 5 CONNECT properties) */
@@ -131,6 +137,7 @@ struct conn {
 	bool published; /* a PUBLISH was handled in this read */
 	bool problem_info;
 	bool held; /* CONNECT waits for auth: input kept, not handled */
+	bool acl_logged; /* an ACL denial was logged at info */
 	char peer[56]; /* "[v6 address]:port" fits */
 };
 

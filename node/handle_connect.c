@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "auth.h"
 #include "cluster.h"
 #include "conn.h"
@@ -106,6 +107,8 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 	bool assigned_id = false, present = false;
 	struct msg *will = NULL;
 	struct session *s;
+	const char *user;
+	size_t user_len = 0;
 	uint32_t expiry, owner;
 	uint16_t keepalive = p->keepalive;
 
@@ -188,6 +191,13 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			       "anonymous access is not allowed here");
 		return;
 	}
+	/* authorization (acl.h): who the client is, for every check */
+	user = auth_user(c, p, &user_len);
+	if (acl_conn_attach(c, user, user_len, id, id_len)) {
+		connect_refuse(c, MQTT_RC_SERVER_BUSY,
+			       MQTT_V3_SERVER_UNAVAILABLE, "out of memory");
+		return;
+	}
 
 	if (p->will) {
 		if (!topic_name_valid((const char *)p->will_topic.p,
@@ -219,6 +229,16 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			connect_refuse(c, MQTT_RC_RETAIN_NOT_SUPPORTED,
 				       MQTT_V3_NOT_AUTHORIZED,
 				       "retain is not available");
+			return;
+		}
+		if (c->acl && !acl_check_publish(c->acl,
+						 (const char *)p->will_topic.p,
+						 p->will_topic.len, p->will_qos,
+						 p->will_retain)) {
+			stat_add(&w->stats.acl_denied, 1);
+			connect_refuse(c, MQTT_RC_NOT_AUTHORIZED,
+				       MQTT_V3_NOT_AUTHORIZED,
+				       "will topic not allowed by the ACL");
 			return;
 		}
 		will = connect_will(c, p);
@@ -278,6 +298,8 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 		s->will_delay = p->will_props.will_delay;
 	s->conn = c;
 	c->s = s;
+	/* a resumed session keeps only what this identity may hold */
+	acl_conn_prune(c);
 	if (s->persist && !(persist_on(w->node) && expiry > 0))
 		persist_session_del(s); /* no longer kept: forget it */
 	session_set_persist(s, persist_on(w->node) && expiry > 0);

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "admin.h"
+#include "acl.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -48,6 +49,10 @@ static void main_on_sighup(uv_signal_t *sig, int signum)
 	if (auth_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: password file reload failed, keeping the "
 			  "old one: %s",
+			  err);
+	if (acl_reload(n, err, sizeof(err)))
+		log_error("SIGHUP: ACL file reload failed, keeping the old "
+			  "one: %s",
 			  err);
 }
 
@@ -160,6 +165,8 @@ int main(int argc, char **argv)
 		log_error("TLS: %s", err);
 	} else {
 		rc = auth_setup(&node, err, sizeof(err));
+		if (rc == 0)
+			rc = acl_setup(&node, err, sizeof(err));
 		if (rc)
 			log_error("%s", err);
 	}
@@ -185,6 +192,7 @@ out:
 	worker_stop_all(&node);
 	tls_teardown(&node);
 	auth_teardown(&node);
+	acl_teardown(&node);
 	persist_close(&node);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);

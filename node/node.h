@@ -32,6 +32,7 @@ struct persist_batch;
 struct subtree;
 struct admin;
 struct auth;
+struct acl;
 
 /*
  * Counters of one worker. Only the owning worker writes them (relaxed
@@ -59,6 +60,7 @@ struct worker_stats {
 	_Atomic uint64_t proxy_failures; /* bad or missing PROXY headers */
 	_Atomic uint64_t auth_successes;
 	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t acl_denied; /* publishes, subscriptions, wills */
 	_Atomic uint64_t inflight; /* QoS 1/2 messages awaiting the client */
 	_Atomic uint64_t queued;   /* messages in session queues */
 	_Atomic uint64_t store_commits;
@@ -143,6 +145,7 @@ struct tern_node {
 	_Atomic uint32_t workers_stopped;
 	struct admin *admin; /* admin.c: the admin HTTP server, or NULL */
 	struct auth *auth;   /* auth.c: password file, or NULL */
+	struct acl *acl;     /* acl.c: acl_file, or NULL (all allowed) */
 };
 
 /* Monotonic milliseconds of the worker's loop (cached per iteration). */

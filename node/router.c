@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "cluster.h"
+#include "conn.h"
 #include "log.h"
 #include "msg.h"
 #include "persist.h"
@@ -387,6 +389,20 @@ uint8_t router_subscribe(struct worker *w, struct session *s,
 		return MQTT_RC_SUB_ID_NOT_SUPPORTED;
 	if (qos > cfg->max_qos)
 		qos = (uint8_t)cfg->max_qos;
+	if (s->conn && s->conn->acl) {
+		int max = acl_check_subscribe(s->conn->acl, f, flen);
+
+		if (max < 0) {
+			stat_add(&w->stats.acl_denied, 1);
+			log_info("%s: client \"%.*s\": SUBSCRIBE \"%.*s\" "
+				 "denied by the ACL",
+				 s->conn->peer, (int)s->id_len, s->id,
+				 (int)len, filter);
+			return MQTT_RC_NOT_AUTHORIZED;
+		}
+		if (qos > max)
+			qos = (uint8_t)max;
+	}
 	opts = (uint8_t)((opts & ~0x03) | qos);
 
 	if (session_sub_put(s, f, flen, shared ? group : NULL, glen, opts,

@@ -158,6 +158,7 @@ class ProbesAndMetrics(AdminCase):
                     "tern_retained_messages", "tern_inflight_messages",
                     "tern_queued_messages", "tern_protocol_errors_total",
                     "tern_auth_successes_total", "tern_auth_failures_total",
+                    "tern_acl_denied_total",
                     "tern_tls_handshake_failures_total",
                     "tern_ws_upgrade_failures_total",
                     "tern_process_resident_memory_bytes",
