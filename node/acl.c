@@ -307,7 +307,7 @@ static int acl_perr(struct acl_parse *ps, const yaml_node_t *at,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	snprintf(ps->err, ps->errlen, "%s:%zu: %s", ps->name,
-		 at ? (size_t)at->start_mark.line + 1 : (size_t)0, msg);
+		 at ? (size_t)at->start_mark.line + 1 : (size_t)1, msg);
 	return TERN_ECONFIG;
 }
 
@@ -1058,50 +1058,61 @@ int acl_setup(struct tern_node *n, char *err, size_t errlen)
 	return 0;
 }
 
-/* Drops one subscription of s through the router (frees sub). */
-static void acl_unsubscribe(struct worker *w, struct session *s,
-			    struct session_sub *sub)
+/*
+ * Applies the subject's verdict to one subscription of s through the
+ * router: removed when refused (frees sub), subscribed again with the QoS
+ * capped when the rules allow less than it holds. Returns true if it did
+ * either (sub may be gone).
+ */
+static bool acl_fix_sub(struct conn *c, struct session *s,
+			struct session_sub *sub)
 {
+	int max = acl_check_subscribe(c->acl, sub->filter, sub->len);
 	size_t glen = sub->share ? strlen(sub->share) : 0;
 	size_t len = sub->share ? 8 + glen + sub->len : sub->len;
-	char *full;
+	char stack[256], *full = sub->filter;
+	bool existed;
 
-	if (!sub->share) {
-		router_unsubscribe(w, s, sub->filter, sub->len);
-		return;
+	if (max >= MQTT_SUBOPT_QOS(sub->opts))
+		return false;
+	if (sub->share) {
+		full = len <= sizeof(stack) ? stack : malloc(len);
+		if (!full)
+			return false; /* kept; the next refresh tries again */
+		memcpy(full, "$share/", 7);
+		memcpy(full + 7, sub->share, glen);
+		full[7 + glen] = '/';
+		memcpy(full + 8 + glen, sub->filter, sub->len);
 	}
-	full = malloc(len);
-	if (!full)
-		return; /* kept; the next refresh tries again */
-	memcpy(full, "$share/", 7);
-	memcpy(full + 7, sub->share, glen);
-	full[7 + glen] = '/';
-	memcpy(full + 8 + glen, sub->filter, sub->len);
-	router_unsubscribe(w, s, full, len);
-	free(full);
+	log_info("%s: client \"%.*s\": subscription \"%.*s\" %s by the ACL",
+		 c->peer, (int)s->id_len, s->id, (int)len, full,
+		 max < 0 ? "removed: not allowed" : "downgraded to its QoS cap");
+	if (max < 0)
+		router_unsubscribe(c->w, s, full, len);
+	else /* the router caps the QoS again through c->acl */
+		router_subscribe(c->w, s, full, len, sub->opts, sub->sub_id,
+				 &existed);
+	if (full != sub->filter && full != stack)
+		free(full);
+	return true;
 }
 
-/* Removes the subscriptions of c's session that its subject refuses. */
+/* Removes (or downgrades) the subscriptions of c's session that its
+ * subject refuses. */
 void acl_conn_prune(struct conn *c)
 {
 	struct session *s = c->s;
 	struct session_sub *sub, *next;
-	size_t removed = 0;
+	size_t changed = 0;
 
 	if (!s || !c->acl)
 		return;
 	for (sub = s->subs; sub; sub = next) {
 		next = sub->next;
-		if (acl_check_subscribe(c->acl, sub->filter, sub->len) >= 0)
-			continue;
-		log_info("%s: client \"%.*s\": subscription \"%.*s\" removed: "
-			 "not allowed by the ACL",
-			 c->peer, (int)s->id_len, s->id, (int)sub->len,
-			 sub->filter);
-		acl_unsubscribe(c->w, s, sub);
-		removed++;
+		if (acl_fix_sub(c, s, sub))
+			changed++;
 	}
-	if (removed)
+	if (changed)
 		persist_session(s);
 }
 
