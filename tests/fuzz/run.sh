@@ -1,10 +1,13 @@
 #!/bin/sh
-# run.sh [SECONDS] - build the codec fuzzer and run it for SECONDS (20).
+# run.sh [SECONDS] - build the fuzzers and run each for SECONDS (20).
 #
-# Builds build-fuzz/fuzz_decode at the repository root with libFuzzer, ASan
-# and UBSan, then fuzzes a scratch copy of tests/fuzz/corpus/ so the
-# committed seeds never grow. Exits non-zero if the build fails or the
-# fuzzer finds a crash (the reproducer is left in build-fuzz/).
+# Builds, at the repository root, build-fuzz/fuzz_decode (the MQTT codec,
+# proto/*.c) and build-fuzz/fuzz_jwt (node/jwt.c with OpenSSL and jansson)
+# with libFuzzer, ASan and UBSan, then fuzzes each on a scratch copy of its
+# seeds (tests/fuzz/corpus/, tests/fuzz/corpus_jwt/) so the committed seeds
+# never grow. Both run even if the first finds something. Exits non-zero if
+# a build fails or a fuzzer finds a crash (the reproducer is left in
+# build-fuzz/: crash-* for fuzz_decode, jwt-crash-* for fuzz_jwt).
 # Works from any directory.
 set -eu
 
@@ -22,19 +25,33 @@ out="$root/build-fuzz"
 mkdir -p "$out"
 
 cd "$root"
-${CC_FUZZ:-clang} -std=c11 -D_GNU_SOURCE -g -O1 \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-Iproto proto/*.c tests/fuzz/fuzz_decode.c -o "$out/fuzz_decode"
+cc=${CC_FUZZ:-clang}
+flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
+	-fno-sanitize-recover=undefined"
+# shellcheck disable=SC2086 # flags is a list of words
+$cc $flags -Iproto proto/*.c tests/fuzz/fuzz_decode.c -o "$out/fuzz_decode"
+# shellcheck disable=SC2086
+$cc $flags -Iproto -Inode node/jwt.c tests/fuzz/fuzz_jwt.c \
+	-o "$out/fuzz_jwt" -lcrypto -ljansson
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tern-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
-cp "$here"/corpus/* "$scratch"/
 
+# fuzz TARGET SEEDS PREFIX: runs build-fuzz/TARGET on a copy of SEEDS.
 # libFuzzer exits non-zero (and writes crash-*/leak-*/timeout-*) on a find.
 status=0
-"$out/fuzz_decode" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-	-artifact_prefix="$out/" -print_final_stats=1 "$scratch" || status=$?
-if [ "$status" -ne 0 ]; then
-	echo "fuzz_decode: failure (exit $status); artifacts in $out/" >&2
-fi
+fuzz() {
+	mkdir "$scratch/$1"
+	cp "$2"/* "$scratch/$1"/
+	rc=0
+	"$out/$1" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="$out/$3" -print_final_stats=1 \
+		"$scratch/$1" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "$1: failure (exit $rc); artifacts in $out/" >&2
+		status=$rc
+	fi
+}
+fuzz fuzz_decode "$here/corpus" ""
+fuzz fuzz_jwt "$here/corpus_jwt" "jwt-"
 exit "$status"
