@@ -1119,11 +1119,23 @@ void acl_conn_prune(struct conn *c)
 int acl_conn_attach(struct conn *c, const char *user, size_t user_len,
 		    const char *id, size_t id_len)
 {
+	return acl_conn_attach_roles(c, user, user_len, id, id_len, NULL, NULL,
+				     0);
+}
+
+int acl_conn_attach_roles(struct conn *c, const char *user, size_t user_len,
+			  const char *id, size_t id_len,
+			  const char *const *roles, const size_t *role_lens,
+			  size_t n_roles)
+{
 	struct acl *a = c->w->node->acl;
 	struct acl_identity ident = {.user = user,
 				     .user_len = user_len,
 				     .client_id = id,
-				     .client_id_len = id_len};
+				     .client_id_len = id_len,
+				     .roles = roles,
+				     .role_lens = role_lens,
+				     .n_roles = n_roles};
 	struct acl_policy *p;
 
 	if (!a)

@@ -152,6 +152,13 @@ void acl_teardown(struct tern_node *n);
 int acl_conn_attach(struct conn *c, const char *user, size_t user_len,
 		    const char *id, size_t id_len);
 
+/* Same, with roles an authentication provider gave (JWT claim): they
+ * follow the file's roles. Replaces a subject c already has. */
+int acl_conn_attach_roles(struct conn *c, const char *user, size_t user_len,
+			  const char *id, size_t id_len,
+			  const char *const *roles, const size_t *role_lens,
+			  size_t n_roles);
+
 /* Removes subscriptions of c's session that its subject refuses (a
  * resumed session). No-op without acl_file. Worker thread. */
 void acl_conn_prune(struct conn *c);

@@ -108,9 +108,12 @@ static json_t *admin_clients_json(const struct admin *a,
 			json_object_set_new(
 			    j, "listener",
 			    json_string(a->listeners[c->listener].url));
-		if (c->cert_user)
-			json_object_set_new(j, "cert_user",
-			                    json_string(c->cert_user));
+		if (c->auth_name)
+			json_object_set_new(j,
+			                    c->auth_name_src == CONN_NAME_CERT
+			                        ? "cert_user"
+			                        : "token_user",
+			                    json_string(c->auth_name));
 	}
 	if (detail) {
 		json_t *subs = json_array();

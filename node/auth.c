@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "auth_jwt.h"
 #include "conn.h"
 #include "log.h"
 #include "mqtt.h"
@@ -543,6 +544,7 @@ static const char *const auth_verdict_names[] = {
 	[AUTH_PENDING] = "pending",
 	[AUTH_BAD_CREDENTIALS] = "bad username or password",
 	[AUTH_NOT_AUTHORIZED] = "anonymous not allowed",
+	[AUTH_BAD_METHOD] = "unsupported authentication method",
 };
 
 static enum auth_verdict auth_decided(struct conn *c,
@@ -554,16 +556,17 @@ static enum auth_verdict auth_decided(struct conn *c,
 	struct worker_stats *st = &c->w->stats;
 	char user[96], cid[96];
 
-	if (v == AUTH_ALLOW && !c->w->node->auth && !c->cert_user)
+	if (v == AUTH_ALLOW && !c->w->node->auth && !c->w->node->jwt &&
+	    !c->auth_name)
 		return v; /* no providers: as before, not logged */
 	if (v == AUTH_ALLOW)
 		stat_add(&st->auth_successes, 1);
 	else
 		stat_add(&st->auth_failures, 1);
 	auth_printable((const uint8_t *)id, id_len, cid, sizeof(cid));
-	if (c->cert_user)
-		auth_printable((const uint8_t *)c->cert_user,
-			       strlen(c->cert_user), user, sizeof(user));
+	if (c->auth_name)
+		auth_printable((const uint8_t *)c->auth_name,
+			       strlen(c->auth_name), user, sizeof(user));
 	else if (p->has_username)
 		auth_printable(p->username.p, p->username.len, user,
 			       sizeof(user));
@@ -641,9 +644,9 @@ static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
 const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
 		      size_t *len)
 {
-	if (c->cert_user) {
-		*len = strlen(c->cert_user);
-		return c->cert_user;
+	if (c->auth_name) {
+		*len = strlen(c->auth_name);
+		return c->auth_name;
 	}
 	if (c->w->node->auth && p->has_username && p->has_password) {
 		*len = p->username.len;
@@ -669,12 +672,37 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 		c->auth_verdict = 0;
 		return auth_decided(c, p, id, id_len, "password_file", v);
 	}
-	if (c->cert_user)
+	if (c->auth_name && c->auth_name_src == CONN_NAME_CERT)
 		/* a verified client certificate names the user
 		 * (tls_username_from); the CONNECT's credentials are not
 		 * asked for */
 		return auth_decided(c, p, id, id_len, "certificate",
 				    AUTH_ALLOW);
+	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) {
+		/* MQTT 5 enhanced authentication: only "JWT" is known */
+		const struct mqtt_str *m = &p->props.auth_method;
+
+		if (!c->w->node->jwt || m->len != strlen(AUTH_JWT_METHOD) ||
+		    memcmp(m->p, AUTH_JWT_METHOD, m->len) != 0)
+			return auth_decided(c, p, id, id_len, "enhanced",
+					    AUTH_BAD_METHOD);
+		c->auth_jwt_method = true;
+		return auth_decided(c, p, id, id_len, "jwt",
+				    auth_jwt_connect(c, p,
+						     p->props.auth_data.p,
+						     p->props.auth_data.len,
+						     id, id_len));
+	}
+	if (c->w->node->jwt && p->has_password &&
+	    auth_jwt_is_token(p->password.p, p->password.len))
+		return auth_decided(c, p, id, id_len, "jwt",
+				    auth_jwt_connect(c, p, p->password.p,
+						     p->password.len, id,
+						     id_len));
+	if (!a && c->w->node->jwt && (p->has_username || p->has_password))
+		/* credentials, but not a token, and no password file */
+		return auth_decided(c, p, id, id_len, "jwt",
+				    AUTH_BAD_CREDENTIALS);
 	if (!a || (!p->has_username && !p->has_password)) {
 		bool ok = cfg->allow_anonymous ||
 			  (cfg->listeners[c->listener].loopback &&

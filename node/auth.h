@@ -109,6 +109,7 @@ enum auth_verdict {
 	AUTH_PENDING,         /* held: the CONNECT comes back when verified */
 	AUTH_BAD_CREDENTIALS, /* CONNACK 0x86 / 4 */
 	AUTH_NOT_AUTHORIZED,  /* CONNACK 0x87 / 5 (anonymous refused) */
+	AUTH_BAD_METHOD,      /* CONNACK 0x8C: unknown enhanced auth method */
 };
 
 /*

@@ -78,6 +78,9 @@ static const char *const config_tls_client_certs[] = {
 	"none", "optional", "required", NULL,
 };
 static const char *const config_tls_usernames[] = {"none", "cn", "san", NULL};
+static const char *const config_jwt_matches[] = {
+	"none", "username", "client_id", NULL,
+};
 
 _Static_assert(sizeof(enum tern_log_level) == sizeof(uint32_t),
 	       "enum keys are stored as uint32_t");
@@ -103,6 +106,34 @@ static const struct config_key config_keys[] = {
 	 .help = "roles, rules and users (YAML, docs/SECURITY.md); without "
 		 "it every client may publish and subscribe anywhere; "
 		 "reloaded on SIGHUP"},
+	{CONFIG_KEY(jwt_keys), .type = CONFIG_STRING, .def = "",
+	 .flag = "jwt-key", .metavar = "FILE",
+	 .help = "PEM public keys that sign client JWTs, comma-separated "
+		 "(RSA: RS256, EC P-256/P-384: ES256/ES384, Ed25519: EdDSA); "
+		 "reloaded on SIGHUP"},
+	{CONFIG_KEY(jwt_secret_file), .type = CONFIG_STRING, .def = "",
+	 .help = "file holding an HMAC secret for HS256 client JWTs (at "
+		 "least 32 bytes); reloaded on SIGHUP"},
+	{CONFIG_KEY(jwks_file), .type = CONFIG_STRING, .def = "",
+	 .flag = "jwks-file", .metavar = "FILE",
+	 .help = "JWK set (RFC 7517) of keys that sign client JWTs; "
+		 "reloaded on SIGHUP"},
+	{CONFIG_KEY(jwt_issuer), .type = CONFIG_STRING, .def = "",
+	 .help = "required iss claim of client JWTs; empty: not checked"},
+	{CONFIG_KEY(jwt_audience), .type = CONFIG_STRING, .def = "",
+	 .help = "audience client JWTs must name in aud; empty: tokens "
+		 "with an aud claim are refused"},
+	{CONFIG_KEY(jwt_username_claim), .type = CONFIG_STRING, .def = "sub",
+	 .help = "claim that names the client's user"},
+	{CONFIG_KEY(jwt_roles_claim), .type = CONFIG_STRING, .def = "roles",
+	 .help = "claim with ACL role names (array, or space-separated like "
+		 "scope; a.b for nested); empty: roles only from acl_file"},
+	{CONFIG_KEY(jwt_leeway), .type = CONFIG_U32, .min = 0, .max = 3600,
+	 .def = "30", .help = "seconds of clock skew allowed on exp, nbf, iat"},
+	{CONFIG_KEY(jwt_match), .type = CONFIG_ENUM,
+	 .names = config_jwt_matches, .def = "username",
+	 .help = "what the token's user must equal: nothing, the CONNECT "
+		 "username when one is sent, or the client id"},
 	{CONFIG_KEY(data_dir), .type = CONFIG_STRING, .def = "./data",
 	 .flag = "data-dir", .metavar = "DIR",
 	 .help = "directory for durable state"},
@@ -1347,6 +1378,11 @@ int config_load(struct tern_config *cfg, int argc, char **argv, char **envp,
 	return config_validate(cfg, err, errlen);
 }
 
+bool config_jwt_on(const struct tern_config *cfg)
+{
+	return cfg->jwt_keys[0] || cfg->jwt_secret_file[0] || cfg->jwks_file[0];
+}
+
 static const char *config_scheme_missing(enum tern_scheme s)
 {
 	switch (s) {
@@ -1388,12 +1424,14 @@ int config_validate(const struct tern_config *cfg, char *err, size_t errlen)
 			                  "this build",
 			                  l->url, missing);
 		if (!l->loopback && !cfg->allow_anonymous &&
-		    !cfg->password_file[0])
+		    !cfg->password_file[0] && !config_jwt_on(cfg))
 			return config_err(
 			    err, errlen,
 			    "listener %s is not on loopback and no "
 			    "authentication provider is configured: set "
-			    "password_file, or allow_anonymous: true to "
+			    "password_file or a JWT key (jwt_keys, "
+			    "jwks_file, jwt_secret_file), or "
+			    "allow_anonymous: true to "
 			    "accept anonymous clients there (not "
 			    "recommended), or bind to 127.0.0.1",
 			    l->url);

@@ -48,6 +48,16 @@ struct tern_config {
 	bool allow_anonymous_loopback; /* anonymous allowed on loopback ones */
 	char password_file[512]; /* username:$pbkdf2-sha512$... lines */
 	char acl_file[512];      /* roles and rules (acl.h) */
+	/* JWT provider (auth_jwt.c); any of the three key sources enables it */
+	char jwt_keys[2048];      /* comma-separated PEM files */
+	char jwt_secret_file[512]; /* HMAC secret (HS256) */
+	char jwks_file[512];      /* RFC 7517 key set */
+	char jwt_issuer[256];     /* "" = iss not checked */
+	char jwt_audience[256];   /* "" = tokens with aud refused */
+	char jwt_username_claim[64];
+	char jwt_roles_claim[64]; /* "" = no roles from tokens */
+	uint32_t jwt_leeway;      /* seconds of clock skew */
+	uint32_t jwt_match;       /* enum tern_jwt_match */
 	char data_dir[512];
 	enum tern_log_level log_level;
 	bool log_json;
@@ -115,6 +125,12 @@ enum tern_tls_client_cert {
 	TERN_TLS_CLIENT_CERT_REQUIRED,
 };
 
+enum tern_jwt_match {
+	TERN_JWT_MATCH_NONE = 0, /* the CONNECT username is not compared */
+	TERN_JWT_MATCH_USERNAME, /* a CONNECT username must equal the claim */
+	TERN_JWT_MATCH_CLIENT_ID, /* the client id must equal the claim */
+};
+
 enum tern_tls_username_from {
 	TERN_TLS_USERNAME_NONE = 0,
 	TERN_TLS_USERNAME_CN,
@@ -141,6 +157,9 @@ void config_defaults(struct tern_config *cfg);
  * password_file; ranges. Returns 0 or TERN_ECONFIG
  * with the reason in err.
  */
+/* True if a JWT key source is configured (the JWT provider is on). */
+bool config_jwt_on(const struct tern_config *cfg);
+
 int config_validate(const struct tern_config *cfg, char *err, size_t errlen);
 
 /* Name of the i-th configuration key, or NULL past the last (docs, tests). */

@@ -2,14 +2,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acl.h"
 #include "auth.h"
+#include "auth_jwt.h"
 #include "handle.h"
 #include "log.h"
 #include "msg.h"
 #include "persist.h"
+#include "retain_stream.h"
 #include "session.h"
 #include "transport.h"
 #include "worker.h"
@@ -277,6 +280,8 @@ static void conn_on_write(uv_write_t *req, int status)
 	/* the socket caught up: send what waited for it */
 	if (c && c->s && c->s->queue && conn_writable(c))
 		session_drain(c->s);
+	if (c && c->retained)
+		retain_stream_on_drained(c);
 }
 
 static void conn_flush(struct conn *c)
@@ -314,7 +319,10 @@ static void conn_flush(struct conn *c)
 		outbuf_release(o);
 		goto out;
 	}
-	n = uv_try_write((uv_stream_t *)&c->tcp, bufs, o->nsegs);
+	/* a retained stream goes on from the write callback: make sure
+	 * there is one (uv_write still writes at once if it can) */
+	n = c->retained ? UV_EAGAIN
+			: uv_try_write((uv_stream_t *)&c->tcp, bufs, o->nsegs);
 	skip = n > 0 ? (size_t)n : 0;
 	uint32_t first = 0;
 	while (first < o->nsegs && skip >= bufs[first].len)
@@ -354,8 +362,12 @@ struct conn_rawreq {
 
 static void conn_on_raw_write(uv_write_t *req, int status)
 {
+	struct conn *c = req->handle->data;
+
 	(void)status;
 	free(req);
+	if (c && c->retained)
+		retain_stream_on_drained(c);
 }
 
 int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
@@ -373,7 +385,9 @@ int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
 		total += bufs[i].len;
 	if (!total)
 		return 0;
-	rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+	/* as in conn_flush: a retained stream needs the write callback */
+	rc = c->retained ? UV_EAGAIN
+			 : uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
 	if (rc < 0 && rc != UV_EAGAIN)
 		return TERN_EIO;
 	skip = rc > 0 ? (size_t)rc : 0;
@@ -535,6 +549,9 @@ static void conn_process(struct conn *c, const uint8_t *data, size_t len)
 	}
 	if (c->state != CONN_CLOSING && conn_keep(c, data + off, len - off))
 		conn_close(c, MQTT_RC_UNSPECIFIED, true);
+	/* an acknowledgement may have made room for retained messages */
+	if (c->retained)
+		retain_stream_on_drained(c);
 }
 
 /* MQTT bytes in: joins them to a kept partial packet and processes. */
@@ -854,6 +871,7 @@ void conn_close(struct conn *c, uint8_t reason, bool abnormal)
 		conn_send(c, &d);
 	}
 	c->state = CONN_CLOSING;
+	retain_stream_free(c);
 	conn_unpause(c);
 	ack_tokens_drop(c); /* unsent acks: the client resends */
 	if (c->s) {
@@ -918,7 +936,8 @@ static void conn_on_close(uv_handle_t *h)
 		free(a);
 	}
 	free(c->rbuf);
-	free(c->cert_user);
+	free(c->auth_name);
+	retain_stream_free(c); /* closed without conn_close (shutdown) */
 	acl_subject_free(c->acl);
 	auth_conn_gone(c);
 	conn_layers_free(c->xl);
@@ -931,9 +950,15 @@ static void conn_on_close(uv_handle_t *h)
 void conn_sweep(struct worker *w, uint64_t now)
 {
 	struct conn *c = w->conns, *next;
+	uint64_t wall = (uint64_t)time(NULL);
 
 	for (; c; c = next) {
 		next = c->next;
+		if (c->token_exp) {
+			auth_jwt_check_expiry(c, wall);
+			if (c->state == CONN_CLOSING)
+				continue;
+		}
 		if (c->deadline && now > c->deadline) {
 			if (c->state == CONN_NEW) {
 				log_info("%s: no CONNECT within %u ms, closing",

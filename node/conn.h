@@ -74,6 +74,12 @@ struct conn_aliases {
 /* The connection's alias tables, created on first use; NULL on ENOMEM. */
 struct conn_aliases *conn_aliases(struct conn *c);
 
+enum conn_name_src {
+	CONN_NAME_NONE = 0,
+	CONN_NAME_CERT, /* tls_username_from */
+	CONN_NAME_TOKEN, /* JWT username claim */
+};
+
 enum conn_state {
 	CONN_NEW = 0,   /* waiting for CONNECT */
 	CONN_ACTIVE,    /* CONNACK sent */
@@ -111,7 +117,10 @@ struct conn {
 	/* topic aliases, allocated on first use (most clients never use
 	 * them, and idle connections should stay small) */
 	struct conn_aliases *aliases;
-	char *cert_user; /* from the TLS client certificate (malloc'd) */
+	/* the user a credential established (malloc'd): the TLS client
+	 * certificate's name or a JWT's username claim; auth_name_src says
+	 * which (enum conn_name_src) */
+	char *auth_name;
 	struct auth_job *auth_job; /* verification in flight (auth.c) */
 	struct acl_subject *acl; /* who it is, for the ACL; NULL: no ACL */
 	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
@@ -138,6 +147,9 @@ struct conn {
 	bool problem_info;
 	bool held; /* CONNECT waits for auth: input kept, not handled */
 	bool acl_logged; /* an ACL denial was logged at info */
+	uint8_t auth_name_src; /* enum conn_name_src */
+	bool auth_jwt_method;  /* CONNECT used enhanced auth "JWT" (AUTH) */
+	uint32_t token_exp;    /* JWT exp (Unix seconds); 0: none */
 	char peer[56]; /* "[v6 address]:port" fits */
 };
 

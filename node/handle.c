@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "auth_jwt.h"
 #include "conn.h"
 #include "log.h"
 
@@ -9,6 +10,11 @@ void handle_fail(struct conn *c, uint8_t reason, const char *why)
 {
 	stat_add(&c->w->stats.protocol_errors, 1);
 	log_info("%s: %s (reason 0x%02x), closing", c->peer, why, reason);
+	handle_close(c, reason, why);
+}
+
+void handle_close(struct conn *c, uint8_t reason, const char *why)
+{
 	conn_settle_acks(c); /* acks of accepted messages go first */
 	if (c->version == MQTT_V5 && c->state == CONN_ACTIVE &&
 	    !c->disconnect_sent) {
@@ -76,11 +82,23 @@ void handle_packet(struct conn *c, const struct mqtt_packet *pkt)
 	case MQTT_DISCONNECT:
 		handle_disconnect(c, &pkt->disconnect);
 		return;
-	case MQTT_AUTH:
-		/* no enhanced authentication method was agreed in CONNECT */
-		handle_fail(c, MQTT_RC_PROTOCOL_ERROR,
-			    "AUTH without an authentication method");
+	case MQTT_AUTH: {
+		const struct mqtt_props *pr = &pkt->disconnect.props;
+		bool has_m = pr->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+
+		if (!c->auth_jwt_method) {
+			/* no enhanced authentication method was agreed in
+			 * CONNECT */
+			handle_fail(c, MQTT_RC_PROTOCOL_ERROR,
+				    "AUTH without an authentication method");
+			return;
+		}
+		auth_jwt_on_auth(c, pkt->disconnect.reason,
+				 has_m ? (const char *)pr->auth_method.p : NULL,
+				 has_m ? pr->auth_method.len : 0,
+				 pr->auth_data.p, pr->auth_data.len);
 		return;
+	}
 	default:
 		/* server-to-client packets sent by a client */
 		handle_fail(c, MQTT_RC_PROTOCOL_ERROR,

@@ -33,4 +33,8 @@ void handle_disconnect(struct conn *c, const struct mqtt_disconnect *p);
  */
 void handle_fail(struct conn *c, uint8_t reason, const char *why);
 
+/* The same without counting or logging it (the caller logs): token
+ * expired, re-authentication refused. */
+void handle_close(struct conn *c, uint8_t reason, const char *why);
+
 #endif

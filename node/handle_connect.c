@@ -9,6 +9,7 @@
 
 #include "acl.h"
 #include "auth.h"
+#include "auth_jwt.h"
 #include "cluster.h"
 #include "conn.h"
 #include "handle.h"
@@ -124,13 +125,6 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			c->max_packet = pr->max_packet_size;
 		if (pr->present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS_MAX))
 			c->alias_max = pr->topic_alias_max;
-		if (pr->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) {
-			connect_refuse(c, MQTT_RC_BAD_AUTH_METHOD,
-				       MQTT_V3_NOT_AUTHORIZED,
-				       "enhanced authentication is not "
-				       "supported");
-			return;
-		}
 	}
 
 	/* client identifier [MQTT-3.1.3-3..9] */
@@ -184,6 +178,13 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			       MQTT_V3_BAD_USER_OR_PASSWORD,
 			       "bad user name or password");
 		return;
+	case AUTH_BAD_METHOD:
+		connect_refuse(c, MQTT_RC_BAD_AUTH_METHOD,
+			       MQTT_V3_NOT_AUTHORIZED,
+			       "unsupported authentication method (only "
+			       "\"" AUTH_JWT_METHOD "\" when JWT keys are "
+			       "configured)");
+		return;
 	case AUTH_NOT_AUTHORIZED:
 	default:
 		connect_refuse(c, MQTT_RC_NOT_AUTHORIZED,
@@ -193,7 +194,7 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 	}
 	/* authorization (acl.h): who the client is, for every check */
 	user = auth_user(c, p, &user_len);
-	if (acl_conn_attach(c, user, user_len, id, id_len)) {
+	if (!c->acl && acl_conn_attach(c, user, user_len, id, id_len)) {
 		connect_refuse(c, MQTT_RC_SERVER_BUSY,
 			       MQTT_V3_SERVER_UNAVAILABLE, "out of memory");
 		return;
@@ -348,6 +349,12 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			ap->present |=
 				MQTT_PROP_BIT(MQTT_PROP_SHARED_SUB_AVAILABLE);
 			ap->shared_sub_available = 0;
+		}
+		if (c->auth_jwt_method) {
+			/* [MQTT-3.2.2-?]: the method the client chose */
+			ap->present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
+			ap->auth_method.p = (const uint8_t *)AUTH_JWT_METHOD;
+			ap->auth_method.len = strlen(AUTH_JWT_METHOD);
 		}
 		if (assigned_id) {
 			ap->present |=

@@ -8,36 +8,27 @@
 #include "conn.h"
 #include "handle.h"
 #include "log.h"
-#include "msg.h"
 #include "persist.h"
-#include "retain.h"
+#include "retain_stream.h"
 #include "router.h"
 #include "session.h"
+#include "tern_err.h"
 #include "topic.h"
 
-/* Sends the retained messages matching one new subscription. */
+/*
+ * Sends the retained messages matching one new subscription: queued on the
+ * connection and read from the store a chunk at a time as it drains
+ * (retain_stream.c), after those of earlier subscriptions.
+ */
 static void subscribe_retained(struct conn *c, const struct mqtt_sub_entry *e,
 			       uint8_t granted, uint32_t sub_id)
 {
-	struct worker *w = c->w;
-	struct msg **ms;
-	int n;
+	int rc = retain_stream_add(c, (const char *)e->filter.p,
+				   e->filter.len, granted, sub_id);
 
-	n = retain_collect(w->node->retain, (const char *)e->filter.p,
-			   e->filter.len, worker_now(w), &ms);
-	if (n < 0) {
-		log_error("out of memory collecting retained messages");
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		uint8_t qos = ms[i]->qos < granted ? ms[i]->qos : granted;
-
-		/* retained messages go out with retain set [MQTT-3.3.1-8] */
-		session_deliver(c->s, ms[i], qos, true, &sub_id,
-				sub_id ? 1 : 0);
-		msg_unref(ms[i]);
-	}
-	free(ms);
+	if (rc)
+		log_error("%s: cannot queue retained messages: %s", c->peer,
+			  tern_strerror(rc));
 }
 
 void handle_subscribe(struct conn *c, const struct mqtt_packet *pkt)
@@ -125,10 +116,14 @@ void handle_unsubscribe(struct conn *c, const struct mqtt_packet *pkt)
 			return;
 		}
 	}
-	while (i < p->count && mqtt_sub_next(pkt, &cur, &e))
+	while (i < p->count && mqtt_sub_next(pkt, &cur, &e)) {
 		reasons[i++] = router_unsubscribe(c->w, c->s,
 						  (const char *)e.filter.p,
 						  e.filter.len);
+		/* its retained messages not read yet are not sent */
+		retain_stream_cancel(c, (const char *)e.filter.p,
+				     e.filter.len);
+	}
 	persist_session(c->s);
 	ack.suback.packet_id = p->packet_id;
 	ack.suback.count = c->version == MQTT_V5 ? i : 0;

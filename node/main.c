@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "acl.h"
 #include "auth.h"
+#include "auth_jwt.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
@@ -49,6 +50,10 @@ static void main_on_sighup(uv_signal_t *sig, int signum)
 	if (auth_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: password file reload failed, keeping the "
 			  "old one: %s",
+			  err);
+	if (auth_jwt_reload(n, err, sizeof(err)))
+		log_error("SIGHUP: JWT key reload failed, keeping the old "
+			  "keys: %s",
 			  err);
 	if (acl_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: ACL file reload failed, keeping the old "
@@ -166,6 +171,8 @@ int main(int argc, char **argv)
 	} else {
 		rc = auth_setup(&node, err, sizeof(err));
 		if (rc == 0)
+			rc = auth_jwt_setup(&node, err, sizeof(err));
+		if (rc == 0)
 			rc = acl_setup(&node, err, sizeof(err));
 		if (rc)
 			log_error("%s", err);
@@ -193,6 +200,7 @@ out:
 	tls_teardown(&node);
 	auth_teardown(&node);
 	acl_teardown(&node);
+	auth_jwt_teardown(&node);
 	persist_close(&node);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);

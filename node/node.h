@@ -33,6 +33,7 @@ struct subtree;
 struct admin;
 struct auth;
 struct acl;
+struct auth_jwt;
 
 /*
  * Counters of one worker. Only the owning worker writes them (relaxed
@@ -146,6 +147,7 @@ struct tern_node {
 	struct admin *admin; /* admin.c: the admin HTTP server, or NULL */
 	struct auth *auth;   /* auth.c: password file, or NULL */
 	struct acl *acl;     /* acl.c: acl_file, or NULL (all allowed) */
+	struct auth_jwt *jwt; /* auth_jwt.c: JWT keys, or NULL */
 };
 
 /* Monotonic milliseconds of the worker's loop (cached per iteration). */

@@ -28,6 +28,7 @@ struct ack_token {
 	uint16_t pid;
 	uint8_t type;
 	bool done;
+	bool routed;          /* its message was routed (not a resend's ack) */
 };
 
 struct ack_token *ack_token_new(struct conn *c, uint8_t type, uint16_t pid)
@@ -80,6 +81,12 @@ static void ack_flush(struct conn *c)
 		if (!c->acks)
 			c->acks_tail = NULL;
 		t->c = NULL;
+		if (failed && t->routed && t->type == MQTT_PUBREC && c->s) {
+			/* refused: nobody got the message, so the packet id
+			 * is free again; a resend is routed anew */
+			session_qos2_del(c->s, t->pid);
+			persist_qos2(c->s, t->pid, false);
+		}
 		if (failed && c->version != MQTT_V5) {
 			/* no way to say "not stored" in 3.1.1: the client
 			 * resends after reconnecting */
@@ -163,13 +170,22 @@ struct pop {
 	struct msg *m; /* POP_ENTRY_PUT, POP_RETAINED_PUT: reference */
 };
 
+/* A delivery held until the commit, with its session. */
+struct held {
+	struct session *s; /* NULL: ended meanwhile (d dropped) */
+	struct delivery *d;
+};
+
 struct persist_batch {
 	struct pop *ops;
 	size_t n, cap;
 	struct pbuf bytes; /* keys and values of the ops */
 	struct ack_token **toks;
 	size_t ntoks, captoks;
+	struct held *held;
+	size_t nheld, capheld;
 	struct pbuf scratch;
+	bool holding; /* between persist_hold_begin and _end */
 };
 
 static struct persist_batch *batch_of(struct worker *w)
@@ -347,6 +363,62 @@ void persist_retained(struct worker *w, struct msg *m)
 		op->m = msg_ref(m);
 }
 
+/* ---- deliveries held until the commit ------------------------------ */
+
+void persist_hold_begin(struct worker *w, struct ack_token *tok)
+{
+	struct persist_batch *b = batch_of(w);
+
+	if (tok)
+		tok->routed = true;
+	if (b) /* else (out of memory) deliveries go at once */
+		b->holding = true;
+}
+
+void persist_hold_end(struct worker *w)
+{
+	if (w->pb)
+		w->pb->holding = false;
+}
+
+bool persist_holding(const struct worker *w)
+{
+	return w->pb && w->pb->holding;
+}
+
+void persist_hold(struct session *s, struct delivery *d)
+{
+	struct persist_batch *b = s->w->pb;
+
+	if (b->nheld == b->capheld) {
+		size_t cap = b->capheld ? b->capheld * 2 : 64;
+		struct held *a = realloc(b->held, cap * sizeof(*a));
+
+		if (!a) {
+			log_error("out of memory holding a delivery until "
+				  "the commit");
+			if (session_place_held(s, d))
+				session_settle_held(s, d, true);
+			return;
+		}
+		b->held = a;
+		b->capheld = cap;
+	}
+	b->held[b->nheld++] = (struct held){.s = s, .d = d};
+}
+
+void persist_hold_forget(struct session *s)
+{
+	struct persist_batch *b = s->w->pb;
+
+	for (size_t i = 0; b && i < b->nheld; i++) {
+		if (b->held[i].s != s)
+			continue;
+		session_held_drop(b->held[i].d);
+		b->held[i] = (struct held){0};
+	}
+}
+
 /* Applies one op inside the transaction. */
 static int batch_apply(struct store_txn *t, struct persist_batch *b,
 		       struct pop *op, uint64_t now_mono, uint64_t now_wall,
@@ -412,6 +484,46 @@ static void batch_reset(struct persist_batch *b)
 		pbuf_free(&b->scratch);
 }
 
+/* What one commit decides, taken out of the batch before it is acted on. */
+struct batch_fate {
+	struct ack_token **toks;
+	size_t ntoks, captoks;
+	struct held *held;
+	size_t nheld, capheld;
+};
+
+/*
+ * Acts on a commit's outcome: held deliveries sent (ok) or taken back,
+ * then the tokens released. This runs code that may write into the batch
+ * again or even commit it (a refused 3.1.1 ack closes its connection,
+ * which settles that connection's acks), so the fate is out of the batch
+ * first, and the batch's arrays are given back only if still unused.
+ * Settling a delivery ends no session; releasing tokens may, hence that
+ * order.
+ */
+static void batch_decide(struct worker *w, struct batch_fate *f, bool ok)
+{
+	struct persist_batch *b = w->pb;
+
+	for (size_t i = 0; i < f->nheld; i++)
+		if (f->held[i].d)
+			session_settle_held(f->held[i].s, f->held[i].d, ok);
+	for (size_t i = 0; i < f->ntoks; i++)
+		ack_token_release(w, f->toks[i], !ok);
+	if (!b->toks && !b->ntoks) {
+		b->toks = f->toks;
+		b->captoks = f->captoks;
+	} else {
+		free(f->toks);
+	}
+	if (!b->held && !b->nheld) {
+		b->held = f->held;
+		b->capheld = f->capheld;
+	} else {
+		free(f->held);
+	}
+}
+
 void persist_commit(struct worker *w)
 {
 	struct persist_batch *b = w->pb;
@@ -419,10 +531,17 @@ void persist_commit(struct worker *w)
 	struct msg *last = NULL;
 	size_t last_off = 0, last_len = 0;
 	uint64_t now_mono, now_wall;
+	struct batch_fate f;
 	int rc = 0;
 
-	if (!b || (!b->n && !b->ntoks))
+	if (!b || (!b->n && !b->ntoks && !b->nheld))
 		return;
+	/* held deliveries take their place now: the entries that say where
+	 * (in flight or queued) are written by this commit */
+	for (size_t i = 0; i < b->nheld; i++)
+		if (b->held[i].d &&
+		    !session_place_held(b->held[i].s, b->held[i].d))
+			b->held[i] = (struct held){0};
 	for (int attempt = 0; b->n && attempt < 2; attempt++) {
 		now_mono = worker_now(w);
 		now_wall = persist_wall_ms();
@@ -453,9 +572,15 @@ void persist_commit(struct worker *w)
 		}
 		break;
 	}
-	for (size_t i = 0; i < b->ntoks; i++)
-		ack_token_release(w, b->toks[i], rc != 0);
+	f = (struct batch_fate){
+		.toks = b->toks, .ntoks = b->ntoks, .captoks = b->captoks,
+		.held = b->held, .nheld = b->nheld, .capheld = b->capheld};
+	b->toks = NULL;
+	b->ntoks = b->captoks = 0;
+	b->held = NULL;
+	b->nheld = b->capheld = 0;
 	batch_reset(b);
+	batch_decide(w, &f, rc == 0);
 }
 
 void persist_batch_free(struct worker *w)
@@ -467,9 +592,14 @@ void persist_batch_free(struct worker *w)
 	for (size_t i = 0; i < b->ntoks; i++)
 		ack_token_put(b->toks[i]);
 	b->ntoks = 0;
+	for (size_t i = 0; i < b->nheld; i++)
+		if (b->held[i].d)
+			session_held_drop(b->held[i].d);
+	b->nheld = 0;
 	batch_reset(b);
 	free(b->ops);
 	free(b->toks);
+	free(b->held);
 	pbuf_free(&b->bytes);
 	pbuf_free(&b->scratch);
 	free(b);

@@ -12,7 +12,9 @@
  * Acknowledgements that promise durability (PUBACK, PUBREC, PUBCOMP) wait
  * for it: an ack token is held by every worker that routed the message and
  * released after that worker's commit; when the last one lets go, the ack
- * is sent, in the order the packets arrived [MQTT-4.6.0-2].
+ * is sent, in the order the packets arrived [MQTT-4.6.0-2]. The
+ * deliveries of such a message wait for the same commit on each of those
+ * workers, and are dropped if it fails (persist_hold_begin).
  *
  * With durability none every function here is a no-op and acks go at once.
  */
@@ -30,6 +32,7 @@ struct delivery;
 struct msg;
 struct session;
 struct ack_token;
+struct store_retained_pos;
 
 static inline bool persist_on(const struct tern_node *n)
 {
@@ -66,16 +69,62 @@ void persist_qos2(struct session *s, uint16_t pid, bool add);
 void persist_retained(struct worker *w, struct msg *m);
 
 /*
- * Commits the worker's batch and releases the ack tokens waiting on it.
- * Called from the worker's prepare hook, before output is flushed.
+ * Commits the worker's batch, then places or drops the deliveries it held
+ * and releases the ack tokens waiting on it. Called from the worker's
+ * prepare hook, before output is flushed.
  */
 void persist_commit(struct worker *w);
+
+/* ---- deliveries held until the commit ------------------------------ */
+
+/*
+ * A message whose acknowledgement waits for durability (it carries an ack
+ * token) is routed between persist_hold_begin and persist_hold_end. Every
+ * delivery session_deliver makes meanwhile on w is held by w's batch
+ * (persist_hold) instead of being sent or queued. persist_commit places
+ * the QoS 1/2 ones in their sessions first (session_place_held: in flight
+ * or queued, as session_deliver would have; their stored entries join the
+ * commit), commits, and then sends them and places the QoS 0 ones, or, if
+ * the commit failed, takes them back out and drops them
+ * (session_settle_held): a message refused with 0x97 reaches no
+ * subscriber on this worker. They go out in the same loop iteration: the
+ * commit comes before the flush.
+ *
+ * tok: the publisher's token on the publisher's worker (its refusal then
+ * also frees an inbound QoS 2 packet id), NULL on the other workers. No
+ * nesting. Worker thread.
+ */
+void persist_hold_begin(struct worker *w, struct ack_token *tok);
+void persist_hold_end(struct worker *w);
+bool persist_holding(const struct worker *w);
+
+/*
+ * Holds d (a new delivery to s, in no list; taken) until w's commit. Out
+ * of memory: d is placed at once.
+ */
+void persist_hold(struct session *s, struct delivery *d);
+
+/* s is being freed: the deliveries held for it are dropped. */
+void persist_hold_forget(struct session *s);
 
 /* Retained lookups and changes served by the store (see retain.h). */
 int persist_retained_now(struct tern_node *n, struct msg *m);
 int persist_retained_collect(struct tern_node *n, const char *filter,
 			     size_t len, uint64_t now_ms, struct msg ***out);
 size_t persist_retained_count(struct tern_node *n);
+
+/*
+ * One chunk of the retained messages matching filter that have not
+ * expired at now_ms, read from the store after *pos (which it advances;
+ * zeroed: from the start): at most `max` messages, fewer once their sizes
+ * add up to max_bytes. out (room for max) gets *count new references.
+ * Returns 1 when more may follow, 0 when the scan is complete, or an error
+ * (TERN_EIO; out is then empty). Any thread.
+ */
+int persist_retained_chunk(struct tern_node *n, const char *filter,
+			   size_t len, uint64_t now_ms,
+			   struct store_retained_pos *pos, struct msg **out,
+			   size_t max, size_t max_bytes, size_t *count);
 
 /* ---- acknowledgements --------------------------------------------- */
 

@@ -105,8 +105,9 @@ int retain_collect(struct retain_store *r, const char *filter, size_t len,
 		if (m && !msg_expired(m, now_ms))
 			rc = retain_push(out, &n, &cap, m);
 	} else {
-		/* TODO(durability issue): a topic trie in LMDB so wildcard
-		 * lookups do not scan every retained message */
+		/* in memory (durability none) a wildcard scans every
+		 * retained message; the store scans the filter's literal
+		 * prefix (persist_retained.c) */
 		for (size_t i = 0;
 		     !rc && strmap_next(&r->by_topic, &i, &k, &l, &v);) {
 			struct msg *m = v;
@@ -125,6 +126,36 @@ int retain_collect(struct retain_store *r, const char *filter, size_t len,
 		return rc;
 	}
 	return n;
+}
+
+int retain_chunk(struct retain_store *r, const char *filter, size_t len,
+		 uint64_t now_ms, struct store_retained_pos *pos,
+		 struct msg ***out, size_t *n)
+{
+	struct msg **a;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!r->durable) {
+		/* in memory already: one chunk of references */
+		rc = retain_collect(r, filter, len, now_ms, out);
+		if (rc < 0)
+			return rc;
+		*n = (size_t)rc;
+		return 0;
+	}
+	a = malloc(RETAIN_CHUNK_MSGS * sizeof(*a));
+	if (!a)
+		return TERN_ENOMEM;
+	rc = persist_retained_chunk(r->durable, filter, len, now_ms, pos, a,
+				    RETAIN_CHUNK_MSGS, RETAIN_CHUNK_BYTES, n);
+	if (rc < 0 || !*n) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	return rc;
 }
 
 size_t retain_count(struct retain_store *r)

@@ -14,6 +14,7 @@
 
 struct msg;
 struct retain_store;
+struct store_retained_pos;
 
 struct tern_node;
 
@@ -35,12 +36,33 @@ void retain_store_free(struct retain_store *r);
 int retain_apply(struct retain_store *r, struct msg *m);
 
 /*
- * Collects the retained messages matching `filter` that have not expired at
- * now_ms: *out gets a malloc'd array of new references (caller unrefs each
- * and frees the array). Returns the count, or TERN_ENOMEM.
+ * Collects every retained message matching `filter` that has not expired
+ * at now_ms: *out gets a malloc'd array of new references (caller unrefs
+ * each and frees the array). Returns the count, or TERN_ENOMEM. Holds them
+ * all at once: for small results (the admin API); a subscribe sends them
+ * with retain_chunk.
  */
 int retain_collect(struct retain_store *r, const char *filter, size_t len,
 		   uint64_t now_ms, struct msg ***out);
+
+/* Bounds of one chunk of retain_chunk with durability on. */
+#define RETAIN_CHUNK_MSGS 256
+#define RETAIN_CHUNK_BYTES (1u << 20)
+
+/*
+ * The retained messages matching `filter` that have not expired at now_ms,
+ * a chunk at a time: each call resumes after *pos (zeroed before the first
+ * call) and advances it. With durability on a chunk is read from the store
+ * and holds at most RETAIN_CHUNK_MSGS messages, fewer once their sizes
+ * reach RETAIN_CHUNK_BYTES; in memory the first chunk holds them all.
+ * *out gets a malloc'd array of *n new references (caller unrefs each and
+ * frees the array; NULL when *n is 0). Returns 1 when more may follow
+ * (call again with the same pos), 0 after the last chunk, or TERN_ENOMEM /
+ * TERN_EIO (nothing returned). Any thread.
+ */
+int retain_chunk(struct retain_store *r, const char *filter, size_t len,
+		 uint64_t now_ms, struct store_retained_pos *pos,
+		 struct msg ***out, size_t *n);
 
 size_t retain_count(struct retain_store *r);
 

@@ -157,7 +157,13 @@ void router_publish(struct worker *w, struct msg *m, struct ack_token *tok)
 			log_error("out of memory storing retained %s",
 				  m->topic);
 	}
+	/* an acknowledged message: its deliveries here wait for the commit
+	 * that stores it (refused, it reaches nobody here) */
+	if (tok)
+		persist_hold_begin(w, tok);
 	router_route_local(w, m);
+	if (tok)
+		persist_hold_end(w);
 	for (uint32_t i = 0; i < n->n_workers; i++) {
 		struct wmsg *wm;
 

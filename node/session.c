@@ -65,6 +65,7 @@ void session_free(struct session *s)
 	session_set_persist(s, false);
 	struct session_sub *sub, *next;
 
+	persist_hold_forget(s);
 	strmap_del(&s->w->sessions, s->id, s->id_len);
 	stat_sub(&s->w->stats.sessions, 1);
 	stat_sub(&s->w->stats.inflight, s->n_inflight);
@@ -218,26 +219,26 @@ static bool session_evict_qos0(struct session *s)
 	return false;
 }
 
-static void session_enqueue(struct session *s, struct msg *m, uint8_t qos,
-			    bool retain, const uint32_t *sub_ids, uint8_t n)
+/* Makes room in the queue for a message of `size` bytes; false: dropped. */
+static bool session_make_room(struct session *s, uint8_t qos, size_t size)
 {
 	const struct tern_config *cfg = &s->w->node->cfg;
-	size_t size = msg_size(m);
-	struct delivery *d;
 
 	while (s->n_queued >= cfg->max_queued_messages ||
 	       s->queued_bytes + size > cfg->max_queued_bytes) {
 		if (qos == 0 || !session_evict_qos0(s)) {
 			session_drop(s, "queue full");
-			return;
+			return false;
 		}
 		session_drop(s, "queue full, QoS 0 message evicted");
 	}
-	d = delivery_new(m, qos, retain, sub_ids, n);
-	if (!d) {
-		session_drop(s, "out of memory");
-		return;
-	}
+	return true;
+}
+
+/* Appends d (room made) to the queue, storing it if it is not yet. */
+static void session_queue_push(struct session *s, struct delivery *d)
+{
+	d->next = NULL;
 	if (s->queue_tail)
 		s->queue_tail->next = d;
 	else
@@ -245,9 +246,130 @@ static void session_enqueue(struct session *s, struct msg *m, uint8_t qos,
 	s->queue_tail = d;
 	s->n_queued++;
 	stat_add(&s->w->stats.queued, 1);
-	s->queued_bytes += size;
-	if (qos)
+	s->queued_bytes += msg_size(d->m);
+	if (d->qos && !d->seq)
 		persist_entry_put(s, d);
+}
+
+static void session_enqueue(struct session *s, struct msg *m, uint8_t qos,
+			    bool retain, const uint32_t *sub_ids, uint8_t n)
+{
+	struct delivery *d;
+
+	if (!session_make_room(s, qos, msg_size(m)))
+		return;
+	d = delivery_new(m, qos, retain, sub_ids, n);
+	if (!d) {
+		session_drop(s, "out of memory");
+		return;
+	}
+	session_queue_push(s, d);
+}
+
+/* While the worker holds deliveries until its commit (persist.h). */
+static void session_hold(struct session *s, struct msg *m, uint8_t qos,
+			 bool retain, const uint32_t *sub_ids, uint8_t n)
+{
+	struct delivery *d = delivery_new(m, qos, retain, sub_ids, n);
+
+	if (!d) {
+		session_drop(s, "out of memory");
+		return;
+	}
+	persist_hold(s, d);
+}
+
+bool session_place_held(struct session *s, struct delivery *d)
+{
+	struct conn *c = s->conn;
+
+	/* QoS 0: nothing to store, placed when settled (placed now and
+	 * queued, it could be evicted by the next one placed) */
+	if (d->qos == 0)
+		return true;
+	if (c && !s->queue && conn_writable(c) &&
+	    s->n_inflight < session_window(s)) {
+		/* in flight now, its PUBLISH encoded once the commit that
+		 * stores it (as in flight, for a resend) is through */
+		d->pid = session_next_pid(s);
+		d->state = DELIVERY_PUBLISHED;
+		session_inflight_push(s, d);
+		persist_entry_put(s, d);
+		return true;
+	}
+	if (!session_make_room(s, d->qos, msg_size(d->m))) {
+		delivery_free(d);
+		return false;
+	}
+	session_queue_push(s, d); /* QoS 1/2 are never evicted */
+	return true;
+}
+
+/* Unlinks d from the list at *head (and *tail); false if absent. */
+static bool session_unlink(struct delivery **head, struct delivery **tail,
+			   struct delivery *d)
+{
+	struct delivery **pp = head, *prev = NULL;
+
+	for (; *pp; prev = *pp, pp = &(*pp)->next) {
+		if (*pp != d)
+			continue;
+		*pp = d->next;
+		if (*tail == d)
+			*tail = prev;
+		return true;
+	}
+	return false;
+}
+
+void session_settle_held(struct session *s, struct delivery *d, bool ok)
+{
+	struct conn *c = s->conn;
+
+	if (d->qos == 0) {
+		/* as session_deliver (after QoS 1/2 ones placed in the same
+		 * commit when the socket lags: different QoS, no order) */
+		if (!ok || !c) {
+			delivery_free(d);
+		} else if (!s->queue && conn_writable(c)) {
+			conn_send_publish(c, d->m, 0, false, d->retain, 0,
+					  d->sub_ids, d->n_sub_ids);
+			delivery_free(d);
+		} else if (session_make_room(s, 0, msg_size(d->m))) {
+			session_queue_push(s, d);
+		} else {
+			delivery_free(d);
+		}
+		return;
+	}
+	if (d->state == DELIVERY_QUEUED) {
+		/* ok: it waits in the queue like any other */
+		if (!ok && session_unlink(&s->queue, &s->queue_tail, d)) {
+			s->n_queued--;
+			stat_sub(&s->w->stats.queued, 1);
+			s->queued_bytes -= msg_size(d->m);
+			delivery_free(d);
+		}
+		return;
+	}
+	if (ok && conn_send_publish(c, d->m, d->qos, false, d->retain, d->pid,
+				   d->sub_ids, d->n_sub_ids) != TERN_ETOOLARGE)
+		return;
+	/* refused (its entry went with the failed commit), or too large
+	 * for the client: as if delivered [MQTT-3.1.2-25] */
+	if (session_unlink(&s->inflight, &s->inflight_tail, d)) {
+		s->n_inflight--;
+		stat_sub(&s->w->stats.inflight, 1);
+		session_pid_mark(s, d->pid, false);
+	}
+	if (ok)
+		persist_entry_del(s, d);
+	delivery_free(d);
+}
+
+void session_held_drop(struct delivery *d)
+{
+	delivery_free(d);
 }
 
 void session_deliver(struct session *s, struct msg *m, uint8_t qos,
@@ -257,6 +379,10 @@ void session_deliver(struct session *s, struct msg *m, uint8_t qos,
 
 	if (!c && qos == 0)
 		return; /* QoS 0 is not kept for offline clients */
+	if (persist_holding(s->w)) {
+		session_hold(s, m, qos, retain, sub_ids, n_sub_ids);
+		return;
+	}
 	if (c && !s->queue && conn_writable(c)) {
 		if (qos == 0) {
 			conn_send_publish(c, m, 0, false, retain, 0, sub_ids,

@@ -93,9 +93,26 @@ struct session *session_find(struct worker *w, const char *id, size_t len);
  * Hands message m (borrowed; the session takes its own reference) to the
  * session at `qos` with the given retain flag and subscription ids: sent now
  * when the client is online and within its receive maximum, else queued.
+ * While the worker holds deliveries until its commit (persist_holding),
+ * the delivery is made now but held there instead.
  */
 void session_deliver(struct session *s, struct msg *m, uint8_t qos,
 		     bool retain, const uint32_t *sub_ids, uint8_t n_sub_ids);
+
+/*
+ * Deliveries held until the worker's commit (persist.h, persist_hold).
+ * Just before the commit, session_place_held puts a QoS 1/2 d where
+ * session_deliver would have: in flight (packet id; its stored entry says
+ * so, for a resend) or queued; it returns false when d was dropped
+ * instead (queue full). After the commit, session_settle_held sends the
+ * PUBLISH of a d put in flight, and sends or queues a QoS 0 one (ok), or
+ * takes d back out and drops it (the commit failed).
+ * session_held_drop frees a held d never placed (its session is being
+ * freed). All take d.
+ */
+bool session_place_held(struct session *s, struct delivery *d);
+void session_settle_held(struct session *s, struct delivery *d, bool ok);
+void session_held_drop(struct delivery *d);
 
 /*
  * Client acknowledgements. Return 0 or TERN_ENOTFOUND (no such packet id in

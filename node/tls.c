@@ -435,12 +435,13 @@ static void tls_handshake_done(struct conn *c, struct tls_conn *t)
 	          subject);
 	if (cfg->tls_username_from == TERN_TLS_USERNAME_NONE || !peer)
 		return;
-	free(c->cert_user);
-	c->cert_user = tls_cert_user(t->ssl, cfg->tls_username_from);
-	if (c->cert_user)
+	free(c->auth_name);
+	c->auth_name = tls_cert_user(t->ssl, cfg->tls_username_from);
+	c->auth_name_src = c->auth_name ? CONN_NAME_CERT : CONN_NAME_NONE;
+	if (c->auth_name)
 		log_debug("%s: username from the certificate's %s: %s", c->peer,
 		          tls_username_names[cfg->tls_username_from],
-		          c->cert_user);
+		          c->auth_name);
 	else
 		log_debug("%s: the client certificate has no %s for a "
 		          "username",
@@ -629,8 +630,11 @@ static void tls_rebind(struct conn *c, unsigned layer)
 	struct tls_conn *t = c->xl->state[layer];
 	uint32_t from = c->w->node->cfg.tls_username_from;
 
-	if (t->done && !c->cert_user && from != TERN_TLS_USERNAME_NONE)
-		c->cert_user = tls_cert_user(t->ssl, from);
+	if (t->done && !c->auth_name && from != TERN_TLS_USERNAME_NONE) {
+		c->auth_name = tls_cert_user(t->ssl, from);
+		c->auth_name_src = c->auth_name ? CONN_NAME_CERT
+						: CONN_NAME_NONE;
+	}
 }
 
 static void tls_free(void *state)

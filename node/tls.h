@@ -38,7 +38,7 @@ void tls_teardown(struct tern_node *n);
  * Pushes a server-side TLS layer on c (c->xl owns its state from then on;
  * it moves with c on a CONNECT hand-off). A failed handshake is logged,
  * counted in c->w->stats.tls_handshake_failures and closes c; after it,
- * tls_username_from fills c->cert_user (malloc'd, freed by conn.c). The
+ * tls_username_from fills c->auth_name (malloc'd, freed by conn.c). The
  * handshake has no timer of its own: connect_timeout_ms covers it. Returns
  * 0, TERN_ENOMEM, or TERN_EINVAL if the node has no TLS context. Worker
  * thread.

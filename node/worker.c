@@ -168,11 +168,17 @@ static void worker_handle(struct worker *w, struct wmsg *wm)
 
 	switch (wm->kind) {
 	case WMSG_PUBLISH:
-		router_route_local(w, wm->m);
-		if (wm->tok) { /* ack after our writes for it are durable */
-			ack_token_wait(w, wm->tok);
-			wm->tok = NULL;
+		if (!wm->tok) {
+			router_route_local(w, wm->m);
+			break;
 		}
+		/* ack after our writes for it are durable; deliveries wait
+		 * for the same commit (refused: dropped) */
+		persist_hold_begin(w, NULL);
+		router_route_local(w, wm->m);
+		persist_hold_end(w);
+		ack_token_wait(w, wm->tok);
+		wm->tok = NULL;
 		break;
 	case WMSG_ACKDONE:
 		ack_token_done(w, wm->tok);

@@ -158,6 +158,32 @@ typedef int (*store_kv_cb)(void *ctx, const char *key, size_t klen,
 int store_retained_scan(struct store *s, const char *prefix, size_t plen,
 			store_kv_cb cb, void *ctx);
 
+/*
+ * Where a scan in chunks stands: the key of the last record it passed to
+ * its callback (opaque bytes; len 0: not started). Long enough for any
+ * retained key.
+ */
+#define STORE_RETAINED_KEY_MAX 490
+struct store_retained_pos {
+	uint16_t len;
+	uint8_t key[STORE_RETAINED_KEY_MAX];
+};
+
+/*
+ * store_retained_scan in chunks, each in its own short read transaction
+ * (so that sending a large result to a slow client pins no pages): starts
+ * after *pos (pos->len 0: at the first topic with the prefix) and calls cb
+ * for each record, updating *pos before each call. A positive return from
+ * cb ends the chunk after that record: the function returns 1, and a call
+ * with the same *pos goes on. Returns 0 once every record was visited, or
+ * a negative error (also what cb returned if negative). Records written
+ * between chunks are seen if they sort after *pos; no key is visited
+ * twice.
+ */
+int store_retained_scan_from(struct store *s, const char *prefix,
+			     size_t plen, struct store_retained_pos *pos,
+			     store_kv_cb cb, void *ctx);
+
 /* Number of retained topics. */
 size_t store_retained_count(struct store *s);
 

@@ -275,8 +275,18 @@ out:
 	return rc;
 }
 
-int store_retained_scan(struct store *s, const char *prefix, size_t plen,
-                        store_kv_cb cb, void *ctx)
+_Static_assert(STORE_RETAINED_KEY_MAX == STORE_TOPIC_HASHED,
+               "a position holds any retained key");
+
+/*
+ * Walks the retained topics starting with prefix[0..plen), after the key
+ * in pos if pos->len (else from the first), calling cb until it returns
+ * nonzero (returned) or the keys run out (0). pos, if given, is left on
+ * the last record passed to cb.
+ */
+static int retained_walk(struct store *s, const char *prefix, size_t plen,
+                         struct store_retained_pos *pos, store_kv_cb cb,
+                         void *ctx)
 {
 	size_t seek = plen < STORE_TOPIC_DIRECT ? plen : STORE_TOPIC_DIRECT;
 	MDB_cursor *c;
@@ -284,15 +294,27 @@ int store_retained_scan(struct store *s, const char *prefix, size_t plen,
 	MDB_val k, v;
 	int rc;
 
-	if (!s || !cb || (!prefix && plen))
+	if (!s || !cb || (!prefix && plen) ||
+	    (pos && pos->len > STORE_RETAINED_KEY_MAX))
 		return TERN_EINVAL;
 	rc = store_rd_cursor(s, STORE_DB_RETAINED, &txn, &c);
 	if (rc)
 		return rc;
 	/* every key of a matching topic starts with the prefix's first
 	 * `seek` bytes; longer prefixes are matched on the whole topic */
-	k = (MDB_val){seek, (void *)prefix};
-	rc = mdb_cursor_get(c, &k, &v, seek ? MDB_SET_RANGE : MDB_FIRST);
+	if (pos && pos->len) {
+		/* resume: the first key after the last one visited (it may
+		 * have been deleted since; then the first after its place) */
+		k = (MDB_val){pos->len, pos->key};
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == pos->len &&
+		    memcmp(k.mv_data, pos->key, pos->len) == 0)
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	} else {
+		k = (MDB_val){seek, (void *)prefix};
+		rc = mdb_cursor_get(c, &k, &v,
+		                    seek ? MDB_SET_RANGE : MDB_FIRST);
+	}
 	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		const char *topic = k.mv_data;
 		const void *val = v.mv_data;
@@ -312,6 +334,12 @@ int store_retained_scan(struct store *s, const char *prefix, size_t plen,
 		if (plen > seek &&
 		    (tlen < plen || memcmp(topic, prefix, plen) != 0))
 			continue;
+		if (pos) {
+			/* hashed_parse checked the length of long keys;
+			 * direct ones are at most STORE_TOPIC_DIRECT */
+			pos->len = (uint16_t)k.mv_size;
+			memcpy(pos->key, k.mv_data, k.mv_size);
+		}
 		rc = cb(ctx, topic, tlen, val, vlen);
 		if (rc)
 			goto out;
@@ -322,6 +350,24 @@ int store_retained_scan(struct store *s, const char *prefix, size_t plen,
 out:
 	store_rd_end(txn, c);
 	return rc;
+}
+
+int store_retained_scan(struct store *s, const char *prefix, size_t plen,
+                        store_kv_cb cb, void *ctx)
+{
+	return retained_walk(s, prefix, plen, NULL, cb, ctx);
+}
+
+int store_retained_scan_from(struct store *s, const char *prefix,
+                             size_t plen, struct store_retained_pos *pos,
+                             store_kv_cb cb, void *ctx)
+{
+	int rc;
+
+	if (!pos)
+		return TERN_EINVAL;
+	rc = retained_walk(s, prefix, plen, pos, cb, ctx);
+	return rc > 0 ? 1 : rc;
 }
 
 size_t store_retained_count(struct store *s)

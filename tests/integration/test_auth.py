@@ -73,7 +73,8 @@ class PasswordTests(AuthTestCase):
                 c.disconnect()
 
     def test_wrong_password_and_unknown_user(self):
-        """[MQTT5-3.2.2 0x86] [MQTT-v311-3.2.2 code 4], then closed."""
+        """[MQTT5-3.2.2 0x86] [MQTT-v311-3.2.2 code 4], then closed
+        [MQTT5-3.1.4-2]."""
         for v, rc in ((4, 4), (5, 0x86)):
             for user, pw in (("alice", "wrong"), ("alice", ""),
                              ("nobody", "wonderland"),

@@ -939,6 +939,162 @@ Test(store, retained_long_topics)
 	free(none);
 }
 
+/* ---- scans in chunks ---- */
+
+struct chunk_ctx {
+	struct kvs all; /* every record seen, over every chunk */
+	size_t per;     /* records per chunk */
+	size_t in;      /* records in this chunk so far */
+};
+
+static int chunk_cb(void *ctx, const char *k, size_t kl, const void *v,
+                    size_t vl)
+{
+	struct chunk_ctx *cc = ctx;
+
+	kv_collect(&cc->all, k, kl, v, vl);
+	return ++cc->in == cc->per ? 1 : 0;
+}
+
+/* Scans prefix in chunks of `per` records; returns the chunks it took. */
+static size_t scan_chunks(const char *prefix, size_t plen, size_t per,
+                          struct kvs *out)
+{
+	struct store_retained_pos pos = {0};
+	struct chunk_ctx cc = {.per = per};
+	size_t chunks = 0;
+	int rc;
+
+	do {
+		cc.in = 0;
+		rc = store_retained_scan_from(g_s, prefix, plen, &pos,
+		                              chunk_cb, &cc);
+		cr_assert_geq(rc, 0, "scan_from: %s", tern_strerror(rc));
+		chunks++;
+		cr_assert_leq(chunks, 1000);
+	} while (rc == 1);
+	*out = cc.all;
+	return chunks;
+}
+
+static int fail_cb(void *ctx, const char *k, size_t kl, const void *v,
+                   size_t vl)
+{
+	(void)ctx;
+	(void)k;
+	(void)kl;
+	(void)v;
+	(void)vl;
+	return TERN_EIO;
+}
+
+Test(store, retained_scan_in_chunks_resumes_after_the_last_key)
+{
+	static const size_t ltlen[4] = {600, 600, 481, 2000};
+	char *lt[4];
+	const char *pre[] = {NULL, "a", "a/", "long/", "zz"};
+	struct store_txn *t;
+	struct kvs whole, got;
+
+	g_s = open_ok(g_dir, 0, false);
+	/* short topics and long ones, two sharing their first 480 bytes
+	 * (one range, hash order) */
+	lt[0] = long_topic(600, "long/", 'x', "/one");
+	lt[1] = long_topic(600, "long/", 'x', "/two");
+	lt[2] = long_topic(481, "long/", 'y', "/3");
+	lt[3] = long_topic(2000, "a/", 'z', "/4");
+	t = begin(g_s);
+	for (int i = 0; i < 40; i++) {
+		char k[16];
+		int n = snprintf(k, sizeof(k), "a/%02d", i);
+
+		cr_assert_eq(store_retained_put(t, k, (size_t)n, k, (size_t)n),
+		             0);
+	}
+	cr_assert_eq(store_retained_put(t, "a", 1, "a", 1), 0);
+	cr_assert_eq(store_retained_put(t, "b", 1, "b", 1), 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(store_retained_put(t, lt[i], ltlen[i], "L", 1), 0);
+	commit(t);
+
+	/* every chunk size gives what one scan gives, in the same order */
+	for (size_t p = 0; p < sizeof(pre) / sizeof(*pre); p++) {
+		size_t plen = pre[p] ? strlen(pre[p]) : 0;
+
+		whole = (struct kvs){0};
+		cr_assert_eq(store_retained_scan(g_s, pre[p], plen, kv_collect,
+		                                 &whole),
+		             0);
+		for (size_t per = 1; per <= 7; per++) {
+			size_t chunks = scan_chunks(pre[p], plen, per, &got);
+
+			cr_assert_eq(got.n, whole.n, "prefix %s, %zu per chunk",
+			             pre[p] ? pre[p] : "(none)", per);
+			cr_assert_leq(chunks, whole.n / per + 1);
+			for (size_t i = 0; i < got.n; i++) {
+				cr_assert_eq(got.a[i].kl, whole.a[i].kl);
+				cr_assert(memcmp(got.a[i].k, whole.a[i].k,
+				                 got.a[i].kl) == 0);
+			}
+			kvs_free(&got);
+		}
+		kvs_free(&whole);
+	}
+
+	/* writes between chunks: the record under pos deleted, one put
+	 * before it (not seen), one after it (seen); nothing twice */
+	{
+		struct store_retained_pos pos = {0};
+		struct chunk_ctx cc = {.per = 10};
+
+		cr_assert_eq(store_retained_scan_from(g_s, "a/", 2, &pos,
+		                                      chunk_cb, &cc),
+		             1);
+		cr_assert_eq(cc.all.n, 10);
+		cr_assert_str_eq(cc.all.a[9].k, "a/09");
+		t = begin(g_s);
+		cr_assert_eq(store_retained_del(t, "a/09", 4), 0);
+		cr_assert_eq(store_retained_put(t, "a/05x", 5, "n", 1), 0);
+		cr_assert_eq(store_retained_put(t, "a/09x", 5, "n", 1), 0);
+		commit(t);
+		cc.in = 0;
+		cc.per = 1000;
+		cr_assert_eq(store_retained_scan_from(g_s, "a/", 2, &pos,
+		                                      chunk_cb, &cc),
+		             0);
+		cr_assert_str_eq(cc.all.a[10].k, "a/09x");
+		cr_assert_str_eq(cc.all.a[11].k, "a/10");
+		/* 10, then a/09x, a/10..a/39 and the long a/ topic */
+		cr_assert_eq(cc.all.n, 42, "%zu", cc.all.n);
+		for (size_t i = 1; i < cc.all.n; i++)
+			cr_assert(strcmp(cc.all.a[i - 1].k, cc.all.a[i].k) < 0);
+		kvs_free(&cc.all);
+	}
+
+	/* a callback error is returned; bad arguments are refused */
+	{
+		struct store_retained_pos pos = {0};
+		struct kvs c = {.stop_at = 1};
+
+		cr_assert_eq(store_retained_scan_from(g_s, "a", 1, &pos,
+		                                      kv_collect, &c),
+		             1); /* 99 > 0: end of the chunk */
+		kvs_free(&c);
+		cr_assert_eq(store_retained_scan_from(g_s, "a", 1, &pos,
+		                                      fail_cb, NULL),
+		             TERN_EIO);
+		cr_assert_eq(store_retained_scan_from(g_s, "a", 1, NULL,
+		                                      kv_collect, &c),
+		             TERN_EINVAL);
+		pos.len = STORE_RETAINED_KEY_MAX + 1;
+		cr_assert_eq(store_retained_scan_from(g_s, "a", 1, &pos,
+		                                      kv_collect, &c),
+		             TERN_EINVAL);
+	}
+	for (int i = 0; i < 4; i++)
+		free(lt[i]);
+}
+
 Test(store, retained_long_key_layout)
 {
 	char *topic = long_topic(700, "deep/", 'y', "/leaf");
