@@ -1306,10 +1306,13 @@ class RetainedStreamTests(DurableCase):
              "before, peak +%d kB (VmRSS peak %d kB)"
              % (self.count, self.size, dt, base, peak - base,
                 sampler.vm_peak))
-        self.assertLess(peak - base, self.rss_bound_kb,
-                        "heap grew by %d kB during the subscribe"
-                        % (peak - base))
         c.assert_nothing()
+        # ThreadSanitizer's allocator keeps freed memory (and shadows all
+        # of it): the bound is for ASan and release builds
+        if "TSAN_OPTIONS" not in os.environ:
+            self.assertLess(peak - base, self.rss_bound_kb,
+                            "heap grew by %d kB during the subscribe"
+                            % (peak - base))
         c2 = self.raw_connected(self.sub_id("rssub2", 0), version=5)
         c2.subscribe([("rs/#", 0)])
         self.check_all_once(self.receive(c2, self.count))
