@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "admin_int.h"
+#include "oauth.h"
 #include "msg.h"
 #include "node.h"
 #include "retain.h"
@@ -456,6 +457,14 @@ static void admin_api_v1(struct admin_conn *c, const char *rest)
 			admin_clients_show(c, arg, alen);
 		return;
 	}
+	if (!strncmp(rest, "oauth-clients/", 14) && len > 14) {
+		oauth_clients(c, rest + 14, len - 14);
+		return;
+	}
+	if (!strcmp(rest, "oauth-clients")) {
+		oauth_clients(c, NULL, 0);
+		return;
+	}
 	if (!strncmp(rest, "retained/", 9) && len > 9) {
 		if (admin_api_method(c, true, true))
 			admin_api_retained_one(c, rest + 9, len - 9);
@@ -513,6 +522,10 @@ void admin_api_handle(struct admin_conn *c)
 	} else if (!strcmp(path, "/metrics")) {
 		if (admin_api_method(c, true, false))
 			admin_metrics_serve(c);
+	} else if (!strcmp(path, "/oauth/token")) {
+		oauth_token(c); /* the client authenticates itself */
+	} else if (!strcmp(path, "/.well-known/jwks.json")) {
+		oauth_jwks(c);
 	} else if (!strncmp(path, "/api/v1/", 8) || !strcmp(path, "/api/v1")) {
 		size_t plen = strlen(path);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "admin_int.h"
+#include "oauth.h"
 #include "log.h"
 
 static int admin_http_on_url(http_parser *p, const char *at, size_t len);
@@ -40,6 +41,7 @@ static const http_parser_settings admin_http_settings = {
 enum {
 	ADMIN_HDR_OTHER = 0,
 	ADMIN_HDR_AUTHORIZATION,
+	ADMIN_HDR_CONTENT_TYPE,
 };
 
 /* ---- parser callbacks ---------------------------------------------- */
@@ -106,7 +108,19 @@ static int admin_http_on_header_value(http_parser *p, const char *at,
 			r->header = ADMIN_HDR_AUTHORIZATION;
 			r->auth_len = 0; /* the last one counts */
 			r->auth_too_long = false;
+		} else if (r->hname_len == 12 &&
+		           !memcmp(r->hname, "content-type", 12)) {
+			r->header = ADMIN_HDR_CONTENT_TYPE;
+			r->ctype_len = 0;
 		}
+	}
+	if (r->header == ADMIN_HDR_CONTENT_TYPE) {
+		size_t room = sizeof(r->ctype) - 1 - r->ctype_len;
+		size_t n = len < room ? len : room;
+
+		memcpy(r->ctype + r->ctype_len, at, n);
+		r->ctype_len += n;
+		r->ctype[r->ctype_len] = 0;
 	}
 	if (r->header == ADMIN_HDR_AUTHORIZATION) {
 		if (r->auth_len + len > ADMIN_AUTH_MAX) {
@@ -130,8 +144,14 @@ static int admin_http_on_headers_complete(http_parser *p)
 
 static int admin_http_on_body(http_parser *p, const char *at, size_t len)
 {
-	(void)at;
-	return admin_http_count(p->data, len) ? 0 : 1;
+	struct admin_conn *c = p->data;
+
+	if (!admin_http_count(c, len))
+		return 1;
+	/* kept for the handlers that read one (bounded by the request
+	 * limit), NUL-terminated */
+	admin_buf_append(&c->req.body, at, len);
+	return c->req.body.oom ? 1 : 0;
 }
 
 static int admin_http_on_message_complete(http_parser *p)
@@ -153,6 +173,7 @@ static void admin_http_on_close(uv_handle_t *h)
 
 	c->a->handles--;
 	admin_buf_free(&c->req.url);
+	admin_buf_free(&c->req.body);
 	free(c->pend);
 	free(c->wbuf);
 	free(c);
@@ -169,6 +190,7 @@ void admin_http_close(struct admin_conn *c)
 		c->job->conn = NULL; /* it finishes without us */
 		c->job = NULL;
 	}
+	oauth_conn_gone(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -216,14 +238,17 @@ static void admin_http_read_stop(struct admin_conn *c)
 /* Forgets the answered request; the parser starts afresh. */
 static void admin_http_reset(struct admin_conn *c)
 {
-	struct admin_buf url = c->req.url;
+	struct admin_buf url = c->req.url, body = c->req.body;
 
 	url.len = 0;
 	if (url.p)
 		url.p[0] = 0;
 	url.oom = false;
+	body.len = 0;
+	body.oom = false;
 	memset(&c->req, 0, sizeof(c->req));
 	c->req.url = url;
+	c->req.body = body;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 }
@@ -259,7 +284,8 @@ static void admin_http_feed(struct admin_conn *c, const uint8_t *data,
 		if (!c->req.keepalive)
 			c->close_after = true;
 		admin_buf_append(&c->req.url, "", 0); /* NUL-terminated */
-		if (c->req.url.oom) {
+		admin_buf_append(&c->req.body, "", 0);
+		if (c->req.url.oom || c->req.body.oom) {
 			admin_http_error(c, 500, "out of memory");
 			return;
 		}

@@ -30,6 +30,7 @@
 struct tern_node;
 struct worker;
 struct admin_job;
+struct oauth_work;
 
 #define ADMIN_MAX_REQUEST (64 * 1024) /* header + body bytes */
 #define ADMIN_MAX_CONNS   64          /* open admin connections */
@@ -38,7 +39,8 @@ struct admin_job;
 #define ADMIN_JOB_MS      10000       /* for the workers to answer */
 #define ADMIN_WRITE_MS    30000       /* for a response to be taken */
 #define ADMIN_STOP_MS     2000        /* admin_stop's wait for workers */
-#define ADMIN_AUTH_MAX    512         /* Authorization header bytes */
+#define ADMIN_AUTH_MAX    4096        /* Authorization header bytes (a
+                                       * Basic id and secret, escaped) */
 
 /* ---- admin_buf.c: growable buffer ---------------------------------- */
 
@@ -104,6 +106,9 @@ struct admin_req {
 	size_t bytes; /* of this request so far */
 	bool too_large;
 	bool complete;
+	struct admin_buf body; /* NUL-terminated when complete */
+	char ctype[80];        /* Content-Type, truncated */
+	size_t ctype_len;
 	/* parsed from url by admin_api */
 	const char *path;  /* into url.p, NUL-terminated */
 	const char *query; /* into url.p, NUL-terminated, or "" */
@@ -122,6 +127,7 @@ struct admin_conn {
 	uint8_t *pend;    /* bytes read past the current request */
 	size_t pend_len;
 	struct admin_job *job; /* the request waits for workers */
+	struct oauth_work *oauth; /* a token request in the thread pool */
 	uv_write_t wreq;
 	char *wbuf;
 };

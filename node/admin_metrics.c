@@ -173,6 +173,10 @@ void admin_metrics_serve(struct admin_conn *c)
 	admin_metrics_one(&b, "tern_auth_failures_total", "counter",
 	                  "Refused client authentications.",
 	                  ADMIN_SUM(n, auth_failures));
+	admin_metrics_one(&b, "tern_auth_throttled_total", "counter",
+	                  "CONNECTs refused unchecked after too many failed "
+	                  "authentications from their address or client id.",
+	                  ADMIN_SUM(n, auth_throttled));
 	admin_metrics_one(&b, "tern_acl_denied_total", "counter",
 	                  "Publishes, subscriptions and wills the ACL refused.",
 	                  ADMIN_SUM(n, acl_denied));

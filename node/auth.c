@@ -21,6 +21,8 @@
 #include <openssl/rand.h>
 
 #include "auth_jwt.h"
+#include "auth_ldap.h"
+#include "auth_limit.h"
 #include "conn.h"
 #include "log.h"
 #include "mqtt.h"
@@ -66,6 +68,11 @@ struct auth_job {
 	const struct auth_hash *h; /* in t; NULL: unknown user */
 	uint8_t key[32];
 	bool ok;
+	/* a wrong password takes a token from these failure buckets
+	 * (auth_limit.h), even when the client left meanwhile */
+	struct auth_limit *lim;
+	struct auth_limit_key lim_keys[2];
+	unsigned n_lim_keys;
 	size_t pw_len;
 	uint8_t pw[];
 };
@@ -522,9 +529,7 @@ static void auth_cache_put(struct auth *a, const uint8_t key[32],
 
 /* ---- CONNECT --------------------------------------------------------- */
 
-/* A printable copy of a client-chosen string for the log. */
-static void auth_printable(const uint8_t *s, size_t len, char *out,
-			   size_t cap)
+void auth_printable(const uint8_t *s, size_t len, char *out, size_t cap)
 {
 	size_t j = 0;
 
@@ -545,6 +550,7 @@ static const char *const auth_verdict_names[] = {
 	[AUTH_BAD_CREDENTIALS] = "bad username or password",
 	[AUTH_NOT_AUTHORIZED] = "anonymous not allowed",
 	[AUTH_BAD_METHOD] = "unsupported authentication method",
+	[AUTH_UNAVAILABLE] = "authentication server unavailable",
 };
 
 static enum auth_verdict auth_decided(struct conn *c,
@@ -557,12 +563,18 @@ static enum auth_verdict auth_decided(struct conn *c,
 	char user[96], cid[96];
 
 	if (v == AUTH_ALLOW && !c->w->node->auth && !c->w->node->jwt &&
-	    !c->auth_name)
+	    !c->w->node->ldap && !c->auth_name)
 		return v; /* no providers: as before, not logged */
 	if (v == AUTH_ALLOW)
 		stat_add(&st->auth_successes, 1);
 	else
 		stat_add(&st->auth_failures, 1);
+	/* failures count towards throttling (auth_limit.h), except a thread
+	 * pool verdict (c->auth_verdict set): auth_on_after_work counted it,
+	 * whether or not the client waited for it */
+	if ((v == AUTH_BAD_CREDENTIALS || v == AUTH_NOT_AUTHORIZED) &&
+	    !c->auth_verdict)
+		auth_limit_conn_failed(c, p);
 	auth_printable((const uint8_t *)id, id_len, cid, sizeof(cid));
 	if (c->auth_name)
 		auth_printable((const uint8_t *)c->auth_name,
@@ -593,6 +605,8 @@ static void auth_on_after_work(uv_work_t *req, int status)
 
 	if (status == 0 && j->ok)
 		auth_cache_put(j->a, j->key, j->t->gen);
+	else if (status == 0)
+		auth_limit_failed(j->lim, j->lim_keys, j->n_lim_keys);
 	if (c) {
 		c->auth_job = NULL;
 		c->auth_verdict = status == 0 && j->ok ? AUTH_ALLOW
@@ -604,11 +618,36 @@ static void auth_on_after_work(uv_work_t *req, int status)
 	free(j);
 }
 
+/*
+ * True when p's username and password are in the cache of verified ones
+ * (only asked for throttled CONNECTs: a SHA-256 and two mutexes).
+ */
+static bool auth_cache_ok(struct auth *a, const struct mqtt_connect *p)
+{
+	struct auth_table *t;
+	uint8_t key[32];
+	bool ok = false;
+
+	if (!a || !p->has_username || !p->has_password)
+		return false;
+	t = auth_current(a);
+	if (auth_table_find(t, (const char *)p->username.p, p->username.len) &&
+	    auth_cache_key(p, key) == 0)
+		ok = auth_cache_hit(a, key, t->gen);
+	auth_table_unref(t);
+	return ok;
+}
+
 void auth_conn_gone(struct conn *c)
 {
+	if (c->auth_verdict == AUTH_THROTTLED)
+		/* its delayed close is over (handle_connect.c) */
+		auth_limit_delay_end(c->w->node->auth_limit);
+	c->auth_verdict = 0;
 	if (c->auth_job)
 		c->auth_job->c = NULL;
 	c->auth_job = NULL;
+	auth_ldap_conn_gone(c);
 }
 
 /* Queues the verification of p's password; holds c meanwhile. */
@@ -638,7 +677,24 @@ static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
 	}
 	c->auth_job = j;
 	conn_hold(c);
+	j->lim = c->w->node->auth_limit;
+	j->n_lim_keys = auth_limit_conn_keys(c, p, j->lim_keys);
 	return AUTH_PENDING;
+}
+
+/* Is p's username in the password file (which then decides, not LDAP)? */
+static bool auth_in_file(struct auth *a, const struct mqtt_connect *p)
+{
+	struct auth_table *t;
+	bool in;
+
+	if (!a)
+		return false;
+	t = auth_current(a);
+	in = auth_table_find(t, (const char *)p->username.p,
+			     p->username.len) != NULL;
+	auth_table_unref(t);
+	return in;
 }
 
 const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
@@ -648,7 +704,8 @@ const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
 		*len = strlen(c->auth_name);
 		return c->auth_name;
 	}
-	if (c->w->node->auth && p->has_username && p->has_password) {
+	if ((c->w->node->auth || c->w->node->ldap) && p->has_username &&
+	    p->has_password) {
 		*len = p->username.len;
 		return (const char *)p->username.p;
 	}
@@ -667,10 +724,12 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 	uint8_t key[32];
 
 	if (c->auth_verdict) {
-		/* second pass: the thread pool decided */
-		v = (enum auth_verdict)c->auth_verdict;
+		/* second pass: the thread pool decided (auth_decided sees
+		 * auth_verdict set: auth_on_after_work counted a failure) */
+		v = auth_decided(c, p, id, id_len, "password_file",
+				 (enum auth_verdict)c->auth_verdict);
 		c->auth_verdict = 0;
-		return auth_decided(c, p, id, id_len, "password_file", v);
+		return v;
 	}
 	if (c->auth_name && c->auth_name_src == CONN_NAME_CERT)
 		/* a verified client certificate names the user
@@ -678,6 +737,15 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 		 * asked for */
 		return auth_decided(c, p, id, id_len, "certificate",
 				    AUTH_ALLOW);
+	if (!c->ldap_job && auth_limit_conn_throttled(c, p) &&
+	    !auth_cache_ok(a, p)) {
+		/* too many failures from its address or with its client id:
+		 * refused before any provider runs (no hash to burn); a
+		 * password verified within the cache's lifetime still gets
+		 * in, so an attacker cannot lock a known device out */
+		stat_add(&c->w->stats.auth_throttled, 1);
+		return AUTH_THROTTLED;
+	}
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) {
 		/* MQTT 5 enhanced authentication: only "JWT" is known */
 		const struct mqtt_str *m = &p->props.auth_method;
@@ -699,11 +767,13 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 				    auth_jwt_connect(c, p, p->password.p,
 						     p->password.len, id,
 						     id_len));
-	if (!a && c->w->node->jwt && (p->has_username || p->has_password))
-		/* credentials, but not a token, and no password file */
+	if (!a && !c->w->node->ldap && c->w->node->jwt &&
+	    (p->has_username || p->has_password))
+		/* credentials, but not a token, and no password provider */
 		return auth_decided(c, p, id, id_len, "jwt",
 				    AUTH_BAD_CREDENTIALS);
-	if (!a || (!p->has_username && !p->has_password)) {
+	if ((!a && !c->w->node->ldap) ||
+	    (!p->has_username && !p->has_password)) {
 		bool ok = cfg->allow_anonymous ||
 			  (cfg->listeners[c->listener].loopback &&
 			   cfg->allow_anonymous_loopback);
@@ -712,8 +782,17 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 				    ok ? AUTH_ALLOW : AUTH_NOT_AUTHORIZED);
 	}
 	if (!p->has_username || !p->has_password)
-		return auth_decided(c, p, id, id_len, "password_file",
+		return auth_decided(c, p, id, id_len,
+				    a ? "password_file" : "ldap",
 				    AUTH_BAD_CREDENTIALS);
+	if (c->ldap_job || (c->w->node->ldap && !auth_in_file(a, p))) {
+		/* not a password file user: LDAP, whose answer the second
+		 * pass (c->ldap_job) takes */
+		v = auth_ldap_connect(c, p, id, id_len);
+		return v == AUTH_PENDING
+			       ? v
+			       : auth_decided(c, p, id, id_len, "ldap", v);
+	}
 	t = auth_current(a);
 	h = auth_table_find(t, (const char *)p->username.p, p->username.len);
 	if (auth_cache_key(p, key) == 0) {

@@ -110,14 +110,23 @@ enum auth_verdict {
 	AUTH_BAD_CREDENTIALS, /* CONNACK 0x86 / 4 */
 	AUTH_NOT_AUTHORIZED,  /* CONNACK 0x87 / 5 (anonymous refused) */
 	AUTH_BAD_METHOD,      /* CONNACK 0x8C: unknown enhanced auth method */
+	AUTH_UNAVAILABLE,     /* CONNACK 0x88 / 3: the provider's server did
+			       * not answer (LDAP down, timeout) */
+	AUTH_THROTTLED, /* CONNACK 0x9F / 5: too many failures (auth_limit.h) */
 };
 
 /*
  * Decides a CONNECT (client id id[0..id_len), for the log). Without a
  * password file: anonymous rules only, as before authentication existed.
  * With one: username+password are verified (from the cache, or held in the
- * thread pool: AUTH_PENDING); no username means anonymous. Logs the
- * decision and counts it in the worker's stats. Worker thread.
+ * thread pool: AUTH_PENDING); no username means anonymous. With ldap_url
+ * (auth_ldap.h), a username+password whose user is not in the password
+ * file is bound to LDAP in the thread pool (AUTH_PENDING too; the server
+ * not answering gives AUTH_UNAVAILABLE). Logs the decision and counts it
+ * in the worker's stats. Worker thread.
+ * Before any provider: AUTH_THROTTLED when c's address or client id has
+ * no failed authentication left (auth_limit.h; not logged per attempt);
+ * failures (bad credentials, refused anonymous) take tokens there.
  */
 enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 			       const char *id, size_t id_len);
@@ -129,6 +138,10 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
  */
 const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
 		      size_t *len);
+
+/* A printable copy of a client-chosen string for the log: bytes outside
+ * 0x20..0x7e and '"' become '?', "..." marks a cut (cap >= 5). */
+void auth_printable(const uint8_t *s, size_t len, char *out, size_t cap);
 
 /* c is being freed with a verification in flight: drop its result. */
 void auth_conn_gone(struct conn *c);

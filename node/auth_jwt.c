@@ -87,6 +87,10 @@ static int auth_jwt_load(const struct tern_config *cfg,
 	if (rc == 0 && cfg->jwt_secret_file[0])
 		rc = jwt_keys_add_secret_file(s->ks, cfg->jwt_secret_file, NULL,
 					      JWT_HS256, err, errlen);
+	if (rc == 0 && cfg->oauth_signing_key[0])
+		/* the token endpoint's own tokens (oauth.h) */
+		rc = jwt_keys_add_pem_file(s->ks, cfg->oauth_signing_key, NULL,
+					   JWT_ALG_INFER, err, errlen);
 	if (rc == 0 && cfg->jwks_file[0])
 		rc = jwt_keys_add_jwks_file(s->ks, cfg->jwks_file, err, errlen);
 	if (rc == 0 && jwt_keys_count(s->ks) == 0) {

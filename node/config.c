@@ -106,6 +106,19 @@ static const struct config_key config_keys[] = {
 	 .help = "roles, rules and users (YAML, docs/SECURITY.md); without "
 		 "it every client may publish and subscribe anywhere; "
 		 "reloaded on SIGHUP"},
+	{CONFIG_KEY(auth_fail_burst), .type = CONFIG_U32,
+	 .min = 0, .max = 1000000, .def = "10",
+	 .help = "failed authentications from one address (IPv6: /64) or "
+		 "with one client id before its CONNECTs are refused without "
+		 "checking (0x9F); 0 = no limit"},
+	{CONFIG_KEY(auth_fail_per_minute), .type = CONFIG_U32,
+	 .min = 0, .max = 60000, .def = "6",
+	 .help = "refill of those buckets: failed authentications an "
+		 "address or client id gets back per minute; 0 = no limit"},
+	{CONFIG_KEY(auth_fail_delay_ms), .type = CONFIG_U32,
+	 .min = 0, .max = 60000, .def = "1000",
+	 .help = "milliseconds a throttled connection stays open, unread, "
+		 "after its CONNACK; 0 = closed at once"},
 	{CONFIG_KEY(jwt_keys), .type = CONFIG_STRING, .def = "",
 	 .flag = "jwt-key", .metavar = "FILE",
 	 .help = "PEM public keys that sign client JWTs, comma-separated "
@@ -134,6 +147,54 @@ static const struct config_key config_keys[] = {
 	 .names = config_jwt_matches, .def = "username",
 	 .help = "what the token's user must equal: nothing, the CONNECT "
 		 "username when one is sent, or the client id"},
+	{CONFIG_KEY(ldap_url), .type = CONFIG_STRING, .def = "",
+	 .help = "LDAP server (ldap://HOST:PORT or ldaps://HOST:PORT); turns "
+		 "the LDAP provider on for users not in password_file"},
+	{CONFIG_KEY(ldap_starttls), .type = CONFIG_BOOL, .def = "false",
+	 .help = "StartTLS on an ldap:// URL before binding (required)"},
+	{CONFIG_KEY(ldap_ca_file), .type = CONFIG_STRING, .def = "",
+	 .help = "PEM CA bundle the LDAP server's certificate is verified "
+		 "against; empty: the system's"},
+	{CONFIG_KEY(ldap_bind_dn), .type = CONFIG_STRING, .def = "",
+	 .help = "DN template to bind as the user, %u = the username "
+		 "(escaped), e.g. uid=%u,ou=people,dc=example,dc=com"},
+	{CONFIG_KEY(ldap_search_base), .type = CONFIG_STRING, .def = "",
+	 .help = "search-then-bind: base DN where the user's entry is "
+		 "searched (instead of ldap_bind_dn)"},
+	{CONFIG_KEY(ldap_search_filter), .type = CONFIG_STRING,
+	 .def = "(uid=%u)",
+	 .help = "search-then-bind: filter finding the user, %u = the "
+		 "username (RFC 4515 escaped)"},
+	{CONFIG_KEY(ldap_service_dn), .type = CONFIG_STRING, .def = "",
+	 .help = "search-then-bind: DN that searches; empty: anonymous"},
+	{CONFIG_KEY(ldap_service_password_file), .type = CONFIG_STRING,
+	 .def = "",
+	 .help = "file holding ldap_service_dn's password; reloaded on "
+		 "SIGHUP"},
+	{CONFIG_KEY(ldap_group_attr), .type = CONFIG_STRING, .def = "",
+	 .help = "attribute of the user's entry listing group DNs (e.g. "
+		 "memberOf); empty: not read"},
+	{CONFIG_KEY(ldap_group_base), .type = CONFIG_STRING, .def = "",
+	 .help = "base DN of a group search; empty: no group search"},
+	{CONFIG_KEY(ldap_group_filter), .type = CONFIG_STRING,
+	 .def = "(member=%d)",
+	 .help = "group search filter, %d = the user's DN, %u = the "
+		 "username (both RFC 4515 escaped)"},
+	{CONFIG_KEY(ldap_role_map), .type = CONFIG_STRING, .def = "",
+	 .help = "GROUP_DN=ROLE[,ROLE...] entries separated by ';': ACL "
+		 "roles of the members of each group"},
+	{CONFIG_KEY(ldap_timeout_ms), .type = CONFIG_U32, .min = 100,
+	 .max = 120000, .def = "5000",
+	 .help = "milliseconds one LDAP verification (connect, TLS, binds, "
+		 "searches) may take"},
+	{CONFIG_KEY(oauth_signing_key), .type = CONFIG_STRING, .def = "",
+	 .flag = "oauth-signing-key", .metavar = "FILE",
+	 .help = "PEM private key (EC P-256: ES256, RSA: RS256) with which "
+		 "the admin listener's POST /oauth/token signs device tokens; "
+		 "also trusted by the JWT provider"},
+	{CONFIG_KEY(oauth_token_ttl), .type = CONFIG_U32, .min = 60,
+	 .max = 86400, .def = "3600",
+	 .help = "seconds an issued token is valid"},
 	{CONFIG_KEY(data_dir), .type = CONFIG_STRING, .def = "./data",
 	 .flag = "data-dir", .metavar = "DIR",
 	 .help = "directory for durable state"},
@@ -1380,7 +1441,8 @@ int config_load(struct tern_config *cfg, int argc, char **argv, char **envp,
 
 bool config_jwt_on(const struct tern_config *cfg)
 {
-	return cfg->jwt_keys[0] || cfg->jwt_secret_file[0] || cfg->jwks_file[0];
+	return cfg->jwt_keys[0] || cfg->jwt_secret_file[0] ||
+	       cfg->jwks_file[0] || cfg->oauth_signing_key[0];
 }
 
 static const char *config_scheme_missing(enum tern_scheme s)
@@ -1424,12 +1486,13 @@ int config_validate(const struct tern_config *cfg, char *err, size_t errlen)
 			                  "this build",
 			                  l->url, missing);
 		if (!l->loopback && !cfg->allow_anonymous &&
-		    !cfg->password_file[0] && !config_jwt_on(cfg))
+		    !cfg->password_file[0] && !config_jwt_on(cfg) &&
+		    !cfg->ldap_url[0])
 			return config_err(
 			    err, errlen,
 			    "listener %s is not on loopback and no "
 			    "authentication provider is configured: set "
-			    "password_file or a JWT key (jwt_keys, "
+			    "password_file, ldap_url or a JWT key (jwt_keys, "
 			    "jwks_file, jwt_secret_file), or "
 			    "allow_anonymous: true to "
 			    "accept anonymous clients there (not "

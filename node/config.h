@@ -48,6 +48,10 @@ struct tern_config {
 	bool allow_anonymous_loopback; /* anonymous allowed on loopback ones */
 	char password_file[512]; /* username:$pbkdf2-sha512$... lines */
 	char acl_file[512];      /* roles and rules (acl.h) */
+	/* failed-authentication limiter (auth_limit.h); 0 disables it */
+	uint32_t auth_fail_burst;      /* failures in a row per address/id */
+	uint32_t auth_fail_per_minute; /* failures allowed back per minute */
+	uint32_t auth_fail_delay_ms;   /* throttled: closed after this */
 	/* JWT provider (auth_jwt.c); any of the three key sources enables it */
 	char jwt_keys[2048];      /* comma-separated PEM files */
 	char jwt_secret_file[512]; /* HMAC secret (HS256) */
@@ -58,6 +62,22 @@ struct tern_config {
 	char jwt_roles_claim[64]; /* "" = no roles from tokens */
 	uint32_t jwt_leeway;      /* seconds of clock skew */
 	uint32_t jwt_match;       /* enum tern_jwt_match */
+	char oauth_signing_key[512]; /* PEM private key of the token endpoint */
+	uint32_t oauth_token_ttl;    /* seconds */
+	/* LDAP provider (auth_ldap.c); ldap_url enables it */
+	char ldap_url[512];           /* ldap://HOST[:PORT] or ldaps:// */
+	bool ldap_starttls;           /* StartTLS on an ldap:// URL */
+	char ldap_ca_file[512];       /* PEM CAs for ldaps:// / StartTLS */
+	char ldap_bind_dn[512];       /* "uid=%u,ou=people,..."; or: */
+	char ldap_search_base[512];   /* search-then-bind from here */
+	char ldap_search_filter[512]; /* "(uid=%u)" */
+	char ldap_service_dn[512];    /* who searches ("": anonymous) */
+	char ldap_service_password_file[512];
+	char ldap_group_attr[64];     /* group DNs on the user's entry */
+	char ldap_group_base[512];    /* group search from here */
+	char ldap_group_filter[512];  /* "(member=%d)" */
+	char ldap_role_map[4096];     /* "GROUP_DN=role role2; ..." */
+	uint32_t ldap_timeout_ms;     /* whole verification */
 	char data_dir[512];
 	enum tern_log_level log_level;
 	bool log_json;

@@ -960,7 +960,12 @@ void conn_sweep(struct worker *w, uint64_t now)
 				continue;
 		}
 		if (c->deadline && now > c->deadline) {
-			if (c->state == CONN_NEW) {
+			if (c->auth_verdict == AUTH_THROTTLED) {
+				/* refused by the failure limiter, left
+				 * unread for auth_fail_delay_ms
+				 * (handle_connect.c): time is up */
+				conn_close(c, 0, false);
+			} else if (c->state == CONN_NEW) {
 				log_info("%s: no CONNECT within %u ms, closing",
 					 c->peer,
 					 w->node->cfg.connect_timeout_ms);

@@ -23,6 +23,7 @@ struct msg;
 struct conn;
 struct ack_token;
 struct auth_job;
+struct auth_ldap_job;
 struct retain_stream;
 struct acl_subject;
 
@@ -122,6 +123,9 @@ struct conn {
 	 * which (enum conn_name_src) */
 	char *auth_name;
 	struct auth_job *auth_job; /* verification in flight (auth.c) */
+	/* LDAP bind in flight, or its answer until the CONNECT is handled
+	 * again (auth_ldap.c) */
+	struct auth_ldap_job *ldap_job;
 	struct acl_subject *acl; /* who it is, for the ACL; NULL: no ACL */
 	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
 	/* retained messages still to send after SUBSCRIBEs (retain_stream.c);

@@ -10,6 +10,7 @@
 #include "acl.h"
 #include "auth.h"
 #include "auth_jwt.h"
+#include "auth_limit.h"
 #include "cluster.h"
 #include "conn.h"
 #include "handle.h"
@@ -20,12 +21,12 @@
 #include "session.h"
 #include "topic.h"
 
-static void connect_refuse(struct conn *c, uint8_t v5_reason, uint8_t v3_code,
-			   const char *why)
+/* Sends a CONNACK refusing the CONNECT (the caller closes). */
+static void connect_connack_refusal(struct conn *c, uint8_t v5_reason,
+				    uint8_t v3_code, const char *why)
 {
 	struct mqtt_packet r = {.type = MQTT_CONNACK};
 
-	log_info("%s: CONNECT refused: %s", c->peer, why);
 	r.connack.reason = c->version == MQTT_V5 ? v5_reason : v3_code;
 	if (c->version == MQTT_V5 && c->problem_info) {
 		r.connack.props.present = MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
@@ -33,6 +34,42 @@ static void connect_refuse(struct conn *c, uint8_t v5_reason, uint8_t v3_code,
 		r.connack.props.reason_string.len = (uint32_t)strlen(why);
 	}
 	conn_send(c, &r);
+}
+
+static void connect_refuse(struct conn *c, uint8_t v5_reason, uint8_t v3_code,
+			   const char *why)
+{
+	log_info("%s: CONNECT refused: %s", c->peer, why);
+	connect_connack_refusal(c, v5_reason, v3_code, why);
+	conn_close(c, 0, false);
+}
+
+/*
+ * Too many failed authentications from c's address or with its client id
+ * (auth_limit.h; logged there, once per burst). MQTT 5: 0x9F "Connection
+ * rate exceeded", the spec's code for a server-imposed connection rate
+ * limit (0x8A "Banned" means administrative action, and 0x86 would claim
+ * the credentials were checked). MQTT 3.1/3.1.1 has no such code: 5, not
+ * authorized. Then the connection stays open but unread for
+ * auth_fail_delay_ms, closed by the worker's 1 s sweep (conn_sweep), so a
+ * client that waits for the close cannot retry at full speed; beyond
+ * AUTH_LIMIT_MAX_DELAYED such connections it is closed at once.
+ */
+static void connect_throttled(struct conn *c)
+{
+	struct worker *w = c->w;
+	uint32_t delay = w->node->cfg.auth_fail_delay_ms;
+
+	connect_connack_refusal(c, MQTT_RC_CONNECTION_RATE_EXCEEDED,
+				MQTT_V3_NOT_AUTHORIZED,
+				"too many failed authentications, try "
+				"again later");
+	if (delay && auth_limit_delay_begin(w->node->auth_limit)) {
+		conn_hold(c); /* nothing more is read or handled */
+		c->auth_verdict = AUTH_THROTTLED; /* auth_conn_gone ends it */
+		c->deadline = worker_now(w) + delay;
+		return;
+	}
 	conn_close(c, 0, false);
 }
 
@@ -173,6 +210,9 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 		break;
 	case AUTH_PENDING:
 		return;
+	case AUTH_THROTTLED:
+		connect_throttled(c);
+		return;
 	case AUTH_BAD_CREDENTIALS:
 		connect_refuse(c, MQTT_RC_BAD_USER_OR_PASSWORD,
 			       MQTT_V3_BAD_USER_OR_PASSWORD,
@@ -184,6 +224,11 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			       "unsupported authentication method (only "
 			       "\"" AUTH_JWT_METHOD "\" when JWT keys are "
 			       "configured)");
+		return;
+	case AUTH_UNAVAILABLE:
+		connect_refuse(c, MQTT_RC_SERVER_UNAVAILABLE,
+			       MQTT_V3_SERVER_UNAVAILABLE,
+			       "authentication server unavailable");
 		return;
 	case AUTH_NOT_AUTHORIZED:
 	default:

@@ -18,8 +18,11 @@
 #include "acl.h"
 #include "auth.h"
 #include "auth_jwt.h"
+#include "auth_ldap.h"
+#include "auth_limit.h"
 #include "config.h"
 #include "log.h"
+#include "oauth.h"
 #include "node.h"
 #include "tern_err.h"
 #include "persist.h"
@@ -54,6 +57,10 @@ static void main_on_sighup(uv_signal_t *sig, int signum)
 	if (auth_jwt_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: JWT key reload failed, keeping the old "
 			  "keys: %s",
+			  err);
+	if (auth_ldap_reload(n, err, sizeof(err)))
+		log_error("SIGHUP: LDAP service password reload failed, "
+			  "keeping the old one: %s",
 			  err);
 	if (acl_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: ACL file reload failed, keeping the old "
@@ -171,9 +178,15 @@ int main(int argc, char **argv)
 	} else {
 		rc = auth_setup(&node, err, sizeof(err));
 		if (rc == 0)
+			rc = auth_limit_setup(&node, err, sizeof(err));
+		if (rc == 0)
 			rc = auth_jwt_setup(&node, err, sizeof(err));
 		if (rc == 0)
+			rc = auth_ldap_setup(&node, err, sizeof(err));
+		if (rc == 0)
 			rc = acl_setup(&node, err, sizeof(err));
+		if (rc == 0)
+			rc = oauth_setup(&node, err, sizeof(err));
 		if (rc)
 			log_error("%s", err);
 	}
@@ -199,8 +212,11 @@ out:
 	worker_stop_all(&node);
 	tls_teardown(&node);
 	auth_teardown(&node);
+	auth_limit_teardown(&node);
 	acl_teardown(&node);
 	auth_jwt_teardown(&node);
+	auth_ldap_teardown(&node);
+	oauth_teardown(&node);
 	persist_close(&node);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);

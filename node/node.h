@@ -32,8 +32,11 @@ struct persist_batch;
 struct subtree;
 struct admin;
 struct auth;
+struct auth_limit;
 struct acl;
 struct auth_jwt;
+struct auth_ldap;
+struct oauth;
 
 /*
  * Counters of one worker. Only the owning worker writes them (relaxed
@@ -61,6 +64,7 @@ struct worker_stats {
 	_Atomic uint64_t proxy_failures; /* bad or missing PROXY headers */
 	_Atomic uint64_t auth_successes;
 	_Atomic uint64_t auth_failures;
+	_Atomic uint64_t auth_throttled; /* CONNECTs refused by auth_limit.c */
 	_Atomic uint64_t acl_denied; /* publishes, subscriptions, wills */
 	_Atomic uint64_t inflight; /* QoS 1/2 messages awaiting the client */
 	_Atomic uint64_t queued;   /* messages in session queues */
@@ -146,8 +150,12 @@ struct tern_node {
 	_Atomic uint32_t workers_stopped;
 	struct admin *admin; /* admin.c: the admin HTTP server, or NULL */
 	struct auth *auth;   /* auth.c: password file, or NULL */
+	/* auth_limit.c: failed-authentication buckets, or NULL (off) */
+	struct auth_limit *auth_limit;
 	struct acl *acl;     /* acl.c: acl_file, or NULL (all allowed) */
 	struct auth_jwt *jwt; /* auth_jwt.c: JWT keys, or NULL */
+	struct auth_ldap *ldap; /* auth_ldap.c: LDAP provider, or NULL */
+	struct oauth *oauth;  /* oauth.c: token endpoint, or NULL */
 };
 
 /* Monotonic milliseconds of the worker's loop (cached per iteration). */

@@ -23,7 +23,8 @@
 	X(TERN_ELIMIT, 11, "limit reached")                                  \
 	X(TERN_ECONFIG, 12, "bad configuration")                             \
 	X(TERN_ETOPIC, 13, "invalid topic")                                  \
-	X(TERN_EQUOTA, 14, "quota exceeded")
+	X(TERN_EQUOTA, 14, "quota exceeded")                                 \
+	X(TERN_ENOTSUP, 15, "not supported")
 
 enum tern_err {
 	TERN_OK = 0,

@@ -21,6 +21,7 @@ const char *const store_db_names[STORE_DB_COUNT] = {
     [STORE_DB_META] = "meta",         [STORE_DB_RETAINED] = "retained",
     [STORE_DB_SESSIONS] = "sessions", [STORE_DB_MSGS] = "msgs",
     [STORE_DB_ENTRIES] = "entries",   [STORE_DB_QOS2] = "qos2",
+    [STORE_DB_IDENTS] = "idents",
 };
 
 /* ---- errors -------------------------------------------------------- */

@@ -12,6 +12,10 @@
  *   entries   client id + 0x00 + u64 seq (big endian) -> u64 msg id (BE) +
  *             value
  *   qos2      client id + 0x00 + u16 packet id (BE) -> empty
+ *   idents    kind byte + name -> value (users, roles, OAuth clients:
+ *             the node's identity commands, see node/ident.h); added in
+ *             format 1 without a bump: older builds refuse such a store
+ *             as "not a Tern store"
  * A message body is stored once however many sessions hold it; every entry
  * holds a reference, and the body goes when the last entry does.
  *
@@ -115,6 +119,16 @@ int store_retained_del(struct store_txn *t, const char *topic, size_t len);
 
 int store_session_put(struct store_txn *t, const char *id, size_t len,
 		      const void *val, size_t vlen);
+
+/*
+ * Identities: kind (non-zero byte: 'U' user, 'O' OAuth client...) and
+ * name (1..510 bytes without 0x00) -> an opaque value. Put replaces,
+ * deleting something absent is 0: idempotent commands.
+ */
+int store_ident_put(struct store_txn *t, uint8_t kind, const char *name,
+		    size_t len, const void *val, size_t vlen);
+int store_ident_del(struct store_txn *t, uint8_t kind, const char *name,
+		    size_t len);
 /* Deletes the session with all its entries and qos2 ids (and unreferenced
  * message bodies). */
 int store_session_del(struct store_txn *t, const char *id, size_t len);
@@ -189,6 +203,13 @@ size_t store_retained_count(struct store *s);
 
 /* Every session (key = client id). */
 int store_session_scan(struct store *s, store_kv_cb cb, void *ctx);
+
+/* One identity (*val malloc'd; TERN_ENOTFOUND), or all of one kind in
+ * name order. */
+int store_ident_get(struct store *s, uint8_t kind, const char *name,
+		    size_t len, void **val, size_t *vlen);
+int store_ident_scan(struct store *s, uint8_t kind, store_kv_cb cb,
+		     void *ctx);
 
 /*
  * Every entry of session `id` in seq order, with its message body.

@@ -14,11 +14,18 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "ternctl.h"
 
 #define TERNCTL_DEFAULT_URL "http://127.0.0.1:8081"
 #define TERNCTL_MAX_ARGS    8
+/* OAuth client secrets: what the node accepts (docs/SECURITY.md) */
+#define TERNCTL_SECRET_MIN    16
+#define TERNCTL_SECRET_MAX    512
+#define TERNCTL_SECRET_RANDOM 32 /* bytes of a generated secret */
 
 struct ternctl {
 	const char *url;
@@ -28,9 +35,13 @@ struct ternctl {
 	const char *filter;
 	const char *limit;
 	bool discard;
+	const char *roles;  /* oauth-client add --roles */
+	const char *secret; /* oauth-client add --secret ("-": stdin) */
 	const char *args[TERNCTL_MAX_ARGS];
 	int nargs;
 	struct ternctl_url u;
+	/* the request body (oauth-client add), sent as JSON */
+	char *body;
 };
 
 static void ternctl_usage(FILE *out)
@@ -56,6 +67,16 @@ static void ternctl_usage(FILE *out)
 	      "  retained get TOPIC\n"
 	      "  retained delete TOPIC\n"
 	      "  listeners\n"
+	      "  oauth-client list               OAuth clients and their "
+	      "roles\n"
+	      "  oauth-client show ID\n"
+	      "  oauth-client add ID [--roles R1,R2] [--secret S|-]\n"
+	      "                                  add or replace; without "
+	      "--secret a random\n"
+	      "                                  secret is made and printed "
+	      "once; - reads it\n"
+	      "                                  from standard input\n"
+	      "  oauth-client del ID\n"
 	      "  passwd FILE USER [--password P] [--iterations N]\n"
 	      "                                  add or replace USER in a "
 	      "password file\n"
@@ -165,6 +186,11 @@ static int ternctl_args(struct ternctl *t, int argc, char **argv)
 		} else if ((v = ternctl_opt(argc, argv, &i, "--filter",
 		                            &bad))) {
 			t->filter = v;
+		} else if ((v = ternctl_opt(argc, argv, &i, "--roles", &bad))) {
+			t->roles = v;
+		} else if ((v = ternctl_opt(argc, argv, &i, "--secret",
+		                            &bad))) {
+			t->secret = v;
 		} else if ((v = ternctl_opt(argc, argv, &i, "--limit", &bad))) {
 			if (!*v || strspn(v, "0123456789") != strlen(v))
 				return ternctl_usage_error(
@@ -203,8 +229,9 @@ static int ternctl_call(struct ternctl *t, const char *method, const char *path,
 	json_t *j;
 
 	*out = NULL;
-	if (ternctl_http(&t->u, method, path, t->token, t->timeout_ms, &r, err,
-	                 sizeof(err))) {
+	if (ternctl_http_body(&t->u, method, path, t->token, "application/json",
+	                      t->body, t->body ? strlen(t->body) : 0,
+	                      t->timeout_ms, &r, err, sizeof(err))) {
 		fprintf(stderr, "ternctl: cannot reach the node at %s: %s\n",
 		        t->url, err);
 		return TERNCTL_ECONNECT;
@@ -560,6 +587,153 @@ static void ternctl_print_listeners(json_t *j)
 	printf("admin: %s\n", json_string_value(json_object_get(j, "admin")));
 }
 
+/* Roles of j["roles"] joined by ", " into buf ("-" if none). */
+static const char *ternctl_roles_text(json_t *j, char *buf, size_t cap)
+{
+	json_t *r;
+	size_t i, len = 0;
+
+	buf[0] = 0;
+	json_array_foreach(json_object_get(j, "roles"), i, r)
+	{
+		int n =
+		    snprintf(buf + len, cap - len, "%s%s", len ? ", " : "",
+		             json_is_string(r) ? json_string_value(r) : "?");
+
+		if (n < 0 || (size_t)n >= cap - len) {
+			/* cut, and say so */
+			if (cap > 4)
+				snprintf(buf + cap - 4, 4, "...");
+			break;
+		}
+		len += (size_t)n;
+	}
+	return buf[0] ? buf : "-";
+}
+
+static void ternctl_print_oauth_clients(json_t *j)
+{
+	static const char *const heads[] = {"CLIENT ID", "ROLES"};
+	struct ternctl_table *t = ternctl_table_new(2, heads);
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(j, "clients"), i, c)
+	{
+		char roles[4096];
+		const char *row[2] = {
+		    json_string_value(json_object_get(c, "client_id")),
+		    ternctl_roles_text(c, roles, sizeof(roles)),
+		};
+		ternctl_table_add(t, row);
+	}
+	ternctl_table_print(t, stdout);
+}
+
+static void ternctl_print_oauth_client(json_t *j)
+{
+	struct ternctl_table *t = ternctl_table_new(2, NULL);
+	char roles[4096];
+
+	ternctl_kv_add(t, "client id",
+	               json_string_value(json_object_get(j, "client_id")));
+	ternctl_kv_add(t, "roles", ternctl_roles_text(j, roles, sizeof(roles)));
+	ternctl_table_print(t, stdout);
+}
+
+/*
+ * The secret for oauth-client add into buf: --secret S as given, "-" one
+ * line of standard input, none 32 random bytes in base64url (*made set).
+ * Returns an exit code (usage error for a secret the node would refuse).
+ */
+static int ternctl_oauth_secret(const struct ternctl *t, char *buf, size_t cap,
+                                bool *made)
+{
+	size_t len;
+
+	*made = false;
+	if (!t->secret) {
+		unsigned char raw[TERNCTL_SECRET_RANDOM];
+		char b64[2 * TERNCTL_SECRET_RANDOM];
+		size_t o = 0;
+
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			fputs("ternctl: no random bytes for the secret\n",
+			      stderr);
+			return TERNCTL_ESERVER;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+		OPENSSL_cleanse(raw, sizeof(raw));
+		/* base64url without padding (RFC 4648 section 5) */
+		for (const char *p = b64; *p && *p != '=' && o + 1 < cap; p++)
+			buf[o++] = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+		buf[o] = 0;
+		OPENSSL_cleanse(b64, sizeof(b64));
+		*made = true;
+		return TERNCTL_OK;
+	}
+	if (!strcmp(t->secret, "-")) {
+		if (ternctl_read_secret("Secret: ", buf, cap)) {
+			fputs("ternctl: cannot read the secret from the "
+			      "terminal\n",
+			      stderr);
+			return TERNCTL_EUSAGE;
+		}
+	} else {
+		snprintf(buf, cap, "%s", t->secret);
+	}
+	len = strlen(buf);
+	if (len < TERNCTL_SECRET_MIN || len > TERNCTL_SECRET_MAX) {
+		OPENSSL_cleanse(buf, cap);
+		return ternctl_usage_error(
+		    "the secret must be %d to %d bytes%s", TERNCTL_SECRET_MIN,
+		    TERNCTL_SECRET_MAX,
+		    !strcmp(t->secret, "-") && !len
+		        ? " (nothing was read from standard input)"
+		        : "");
+	}
+	return TERNCTL_OK;
+}
+
+/* --roles "a,b" as a JSON array into *out (spaces around names dropped). */
+static int ternctl_oauth_roles(const char *roles, json_t **out)
+{
+	json_t *arr = json_array();
+	const char *p = roles ? roles : "";
+
+	*out = NULL;
+	if (!arr)
+		return TERNCTL_ESERVER;
+	while (*p) {
+		size_t n = strcspn(p, ","), b = 0, e = n;
+
+		while (b < e && p[b] == ' ')
+			b++;
+		while (e > b && p[e - 1] == ' ')
+			e--;
+		if (b == e) {
+			json_decref(arr);
+			return ternctl_usage_error("--roles %s: an empty role "
+			                           "name",
+			                           roles);
+		}
+		if (json_array_append_new(arr, json_stringn(p + b, e - b))) {
+			json_decref(arr);
+			return ternctl_usage_error("--roles %s: not UTF-8 text",
+			                           roles);
+		}
+		p += n;
+		if (*p == ',' && !*++p) {
+			json_decref(arr);
+			return ternctl_usage_error("--roles %s: an empty role "
+			                           "name",
+			                           roles);
+		}
+	}
+	*out = arr;
+	return TERNCTL_OK;
+}
+
 enum ternctl_cmd {
 	TERNCTL_STATUS,
 	TERNCTL_CLIENTS,
@@ -570,6 +744,10 @@ enum ternctl_cmd {
 	TERNCTL_MESSAGE,
 	TERNCTL_DELETE,
 	TERNCTL_LISTENERS,
+	TERNCTL_OAUTH_LIST,
+	TERNCTL_OAUTH_SHOW,
+	TERNCTL_OAUTH_ADD,
+	TERNCTL_OAUTH_DEL,
 };
 
 static bool ternctl_is(const struct ternctl *t, const char *a, const char *b,
@@ -629,6 +807,28 @@ static int ternctl_parse_cmd(struct ternctl *t, enum ternctl_cmd *cmd,
 	} else if (ternctl_is(t, "listeners", NULL, 1)) {
 		*cmd = TERNCTL_LISTENERS;
 		snprintf(path, cap, "/api/v1/listeners");
+	} else if (ternctl_is(t, "oauth-client", "list", 2) ||
+	           ternctl_is(t, "oauth-client", NULL, 1)) {
+		*cmd = TERNCTL_OAUTH_LIST;
+		snprintf(path, cap, "/api/v1/oauth-clients");
+	} else if (ternctl_is(t, "oauth-client", "show", 3) ||
+	           ternctl_is(t, "oauth-client", "add", 3) ||
+	           ternctl_is(t, "oauth-client", "del", 3) ||
+	           ternctl_is(t, "oauth-client", "delete", 3)) {
+		const char *sub = t->args[1];
+
+		*cmd = !strcmp(sub, "show")  ? TERNCTL_OAUTH_SHOW
+		       : !strcmp(sub, "add") ? TERNCTL_OAUTH_ADD
+		                             : TERNCTL_OAUTH_DEL;
+		*method = *cmd == TERNCTL_OAUTH_SHOW  ? "GET"
+		          : *cmd == TERNCTL_OAUTH_ADD ? "PUT"
+		                                      : "DELETE";
+		if (!t->args[2][0])
+			return ternctl_usage_error("oauth-client %s: empty "
+			                           "client id",
+			                           sub);
+		snprintf(path, cap, "/api/v1/oauth-clients/");
+		ternctl_url_escape(t->args[2], path, cap);
 	} else {
 		return ternctl_usage_error("unknown command or wrong "
 		                           "arguments: %s",
@@ -640,6 +840,9 @@ static int ternctl_parse_cmd(struct ternctl *t, enum ternctl_cmd *cmd,
 	if (t->discard && *cmd != TERNCTL_KICK)
 		return ternctl_usage_error("--discard-session goes with "
 		                           "clients kick only");
+	if ((t->roles || t->secret) && *cmd != TERNCTL_OAUTH_ADD)
+		return ternctl_usage_error("--roles and --secret go with "
+		                           "oauth-client add only");
 	if (list) {
 		if (t->filter) {
 			strncat(path, "filter=", cap - strlen(path) - 1);
@@ -656,13 +859,73 @@ static int ternctl_parse_cmd(struct ternctl *t, enum ternctl_cmd *cmd,
 	return TERNCTL_OK;
 }
 
+/*
+ * The body of oauth-client add into t->body: {"secret": S, "roles": [..]}
+ * with the secret in secret (cap bytes; *made when generated here).
+ */
+static int ternctl_oauth_body(struct ternctl *t, char *secret, size_t cap,
+                              bool *made, json_t **roles)
+{
+	json_t *b;
+	int rc;
+
+	rc = ternctl_oauth_roles(t->roles, roles);
+	if (rc)
+		return rc;
+	rc = ternctl_oauth_secret(t, secret, cap, made);
+	if (rc)
+		return rc;
+	b = json_pack("{s:s, s:O}", "secret", secret, "roles", *roles);
+	if (!b) {
+		OPENSSL_cleanse(secret, cap);
+		return ternctl_usage_error("the secret is not UTF-8 text");
+	}
+	t->body = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	if (!t->body) {
+		fputs("ternctl: out of memory\n", stderr);
+		return TERNCTL_ESERVER;
+	}
+	return TERNCTL_OK;
+}
+
+/* What oauth-client add prints; the secret only when made here. */
+static void ternctl_print_oauth_add(const struct ternctl *t, json_t *j,
+                                    json_t *roles, const char *secret,
+                                    bool made)
+{
+	char buf[4096];
+
+	if (t->json) {
+		json_object_set(j, "roles", roles);
+		if (made)
+			json_object_set_new(j, "secret", json_string(secret));
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+		if (made)
+			fputs("ternctl: the secret is shown only now: it "
+			      "cannot be shown again\n",
+			      stderr);
+		return;
+	}
+	json_object_set(j, "roles", roles);
+	printf("OAuth client %s written (roles: %s)\n", t->args[2],
+	       ternctl_roles_text(j, buf, sizeof(buf)));
+	if (made)
+		printf("secret: %s\n"
+		       "(shown only now: it cannot be shown again; store it "
+		       "safely)\n",
+		       secret);
+}
+
 int main(int argc, char **argv)
 {
 	struct ternctl t = {.timeout_ms = 5000};
 	enum ternctl_cmd cmd = TERNCTL_STATUS;
 	const char *method;
-	char path[16384], err[512];
-	json_t *j;
+	char path[16384], err[512], secret[TERNCTL_SECRET_MAX + 512];
+	json_t *j, *roles = NULL;
+	bool made = false;
 	int rc;
 
 	if (argc >= 2 && !strcmp(argv[1], "passwd"))
@@ -681,9 +944,31 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ternctl: %s\n", err);
 		return TERNCTL_EUSAGE;
 	}
+	secret[0] = 0;
+	if (cmd == TERNCTL_OAUTH_ADD) {
+		rc = ternctl_oauth_body(&t, secret, sizeof(secret), &made,
+		                        &roles);
+		if (rc) {
+			json_decref(roles);
+			return rc;
+		}
+	}
 	rc = ternctl_call(&t, method, path, &j);
+	if (t.body) {
+		OPENSSL_cleanse(t.body, strlen(t.body));
+		free(t.body);
+		t.body = NULL;
+	}
+	if (cmd == TERNCTL_OAUTH_ADD && !rc)
+		ternctl_print_oauth_add(&t, j, roles, secret, made);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	json_decref(roles);
 	if (rc)
 		return rc;
+	if (cmd == TERNCTL_OAUTH_ADD) {
+		json_decref(j);
+		return TERNCTL_OK;
+	}
 	if (t.json) {
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
@@ -726,6 +1011,17 @@ int main(int argc, char **argv)
 		break;
 	case TERNCTL_LISTENERS:
 		ternctl_print_listeners(j);
+		break;
+	case TERNCTL_OAUTH_LIST:
+		ternctl_print_oauth_clients(j);
+		break;
+	case TERNCTL_OAUTH_SHOW:
+		ternctl_print_oauth_client(j);
+		break;
+	case TERNCTL_OAUTH_DEL:
+		printf("deleted OAuth client %s\n", t.args[2]);
+		break;
+	case TERNCTL_OAUTH_ADD:
 		break;
 	}
 	json_decref(j);

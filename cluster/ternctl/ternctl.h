@@ -50,6 +50,15 @@ int ternctl_http(const struct ternctl_url *u, const char *method,
                  const char *path, const char *token, int timeout_ms,
                  struct ternctl_resp *resp, char *err, size_t errlen);
 
+/*
+ * ternctl_http with a request body of body_len bytes (sent with
+ * Content-Type ctype and Content-Length) when body is not NULL.
+ */
+int ternctl_http_body(const struct ternctl_url *u, const char *method,
+                      const char *path, const char *token, const char *ctype,
+                      const char *body, size_t body_len, int timeout_ms,
+                      struct ternctl_resp *resp, char *err, size_t errlen);
+
 /* Appends s percent-encoded (all but unreserved characters) to out. */
 void ternctl_url_escape(const char *s, char *out, size_t cap);
 
@@ -71,5 +80,12 @@ void ternctl_table_print(struct ternctl_table *t, FILE *out);
  * after "passwd". Offline. Returns an exit code.
  */
 int ternctl_passwd(int argc, char **argv);
+
+/*
+ * One line (without its line end) into buf: from the terminal without
+ * echo after printing prompt to stderr, else a line of standard input
+ * (empty at EOF). 0, or -1 if the terminal cannot be set up.
+ */
+int ternctl_read_secret(const char *prompt, char *buf, size_t cap);
 
 #endif

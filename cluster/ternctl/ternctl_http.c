@@ -248,25 +248,38 @@ int ternctl_http(const struct ternctl_url *u, const char *method,
                  const char *path, const char *token, int timeout_ms,
                  struct ternctl_resp *resp, char *err, size_t errlen)
 {
-	char req[8192], *raw, *body;
+	return ternctl_http_body(u, method, path, token, NULL, NULL, 0,
+	                         timeout_ms, resp, err, errlen);
+}
+
+int ternctl_http_body(const struct ternctl_url *u, const char *method,
+                      const char *path, const char *token, const char *ctype,
+                      const char *body_in, size_t body_len, int timeout_ms,
+                      struct ternctl_resp *resp, char *err, size_t errlen)
+{
+	char req[8192], clen[96] = "", *raw, *body;
 	size_t rawlen;
 	bool v6 = strchr(u->host, ':') != NULL;
 	int fd, n;
 
 	memset(resp, 0, sizeof(*resp));
+	if (body_in)
+		snprintf(clen, sizeof(clen),
+		         "Content-Type: %s\r\nContent-Length: %zu\r\n",
+		         ctype ? ctype : "application/octet-stream", body_len);
 	n = snprintf(req, sizeof(req),
 	             "%s %s%s HTTP/1.1\r\n"
 	             "Host: %s%s%s:%s\r\n"
 	             "User-Agent: ternctl/%s\r\n"
 	             "Accept: application/json\r\n"
 	             "Connection: close\r\n"
-	             "%s%s%s"
+	             "%s%s%s%s"
 	             "\r\n",
 	             method, u->prefix, path, v6 ? "[" : "", u->host,
 	             v6 ? "]" : "", u->port, TERN_VERSION,
 	             token && *token ? "Authorization: Bearer " : "",
 	             token && *token ? token : "",
-	             token && *token ? "\r\n" : "");
+	             token && *token ? "\r\n" : "", clen);
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		snprintf(err, errlen, "request too long");
 		return TERNCTL_ECONNECT;
@@ -274,7 +287,9 @@ int ternctl_http(const struct ternctl_url *u, const char *method,
 	fd = ternctl_connect(u, timeout_ms, err, errlen);
 	if (fd < 0)
 		return TERNCTL_ECONNECT;
-	if (ternctl_send_all(fd, req, (size_t)n, timeout_ms)) {
+	if (ternctl_send_all(fd, req, (size_t)n, timeout_ms) ||
+	    (body_in && body_len &&
+	     ternctl_send_all(fd, body_in, body_len, timeout_ms))) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		close(fd);
 		return TERNCTL_ECONNECT;

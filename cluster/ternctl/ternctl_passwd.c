@@ -45,7 +45,7 @@ static int passwd_hash(const char *pw, unsigned iter, char *out, size_t cap)
 }
 
 /* Reads one line without echo from the terminal (or a line of stdin). */
-static int passwd_read(const char *prompt, char *buf, size_t cap)
+int ternctl_read_secret(const char *prompt, char *buf, size_t cap)
 {
 	struct termios old, quiet;
 	bool tty = isatty(STDIN_FILENO);
@@ -210,10 +210,11 @@ int ternctl_passwd(int argc, char **argv)
 	if (given) {
 		snprintf(pw, sizeof(pw), "%s", given);
 	} else {
-		if (passwd_read("Password: ", pw, sizeof(pw)))
+		if (ternctl_read_secret("Password: ", pw, sizeof(pw)))
 			return TERNCTL_EUSAGE;
 		if (isatty(STDIN_FILENO)) {
-			if (passwd_read("Again: ", again, sizeof(again)))
+			if (ternctl_read_secret("Again: ", again,
+			                        sizeof(again)))
 				return TERNCTL_EUSAGE;
 			rc = strcmp(pw, again);
 			OPENSSL_cleanse(again, sizeof(again));

@@ -207,6 +207,9 @@ class SharedJwtCase(JwtCase):
         cls.tmp = tempfile.mkdtemp(prefix="tern-jwt-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.settings = cls.make_files(cls.tmp)
+        # one broker sees every refusal of the class, all from 127.0.0.1:
+        # no failed-authentication limit (test_auth_limit.py tests it)
+        cls.settings.setdefault("auth_fail_burst", 0)
         cls.shared = Broker(cls.extra_args, workers=cls.workers,
                             settings=cls.settings)
         cls.shared.start()

@@ -673,12 +673,16 @@ Test(config, non_loopback_needs_allow_anonymous)
 	cr_assert_str_eq(err,
 	                 "listener mqtt://0.0.0.0:1883 is not on loopback and "
 	                 "no authentication provider is configured: set "
-	                 "password_file or a JWT key (jwt_keys, jwks_file, "
+	                 "password_file, ldap_url or a JWT key (jwt_keys, "
+	                 "jwks_file, "
 	                 "jwt_secret_file), or allow_anonymous: true to accept "
 	                 "anonymous clients there (not recommended), or bind "
 	                 "to 127.0.0.1");
 	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
 	                  "--password-file", "/nonexistent/passwd"),
+	             0, "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
+	                  "--set", "ldap_url=ldaps://ldap.example.com"),
 	             0, "%s", err);
 	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
 	                  "--allow-anonymous"),
