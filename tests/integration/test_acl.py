@@ -1332,5 +1332,39 @@ class StartupErrorTests(unittest.TestCase):
         self.assertIn("%s: No such file or directory" % path, out)
 
 
+
+# ---------------------------------------------------------------------------
+# The same rules over WebSocket, from MQTT.js
+
+
+JS_DIR = os.path.normpath(os.path.join(os.path.dirname(
+    os.path.abspath(__file__)), "..", "js"))
+NODE = shutil.which("node")
+HAVE_JS = NODE is not None and os.path.isdir(
+    os.path.join(JS_DIR, "node_modules", "mqtt"))
+
+
+class WebSocketAclTests(AclCase):
+    """"Web users ... are just another identity": a ws:// listener applies
+    the same rules, seen by MQTT.js (tests/js/ws_acl.js) on 3.1.1 and 5.0:
+    SUBACK 0x80/0x87 for a denied filter, PUBACK 0x87 (5.0) or ack-and-drop
+    [MQTT-3.3.5-2] (3.1.1) for a denied publish, allowed traffic flows."""
+
+    extra_args = ("--listen", "ws://127.0.0.1:0")
+
+    @unittest.skipUnless(HAVE_JS, "needs node and tests/js/node_modules "
+                                  "(cd tests/js && npm ci)")
+    def test_mqttjs_over_websocket_same_rules(self):
+        url = "ws://127.0.0.1:%d/mqtt" % self.broker.ports[1]
+        r = subprocess.run([NODE, "ws_acl.js", url, "alice",
+                            PASSWORDS["alice"], "walt", PASSWORDS["walt"]],
+                           cwd=JS_DIR, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=90)
+        out = r.stdout.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, out[-4000:])
+        self.assertIn("ws_acl: ok", out)
+
+
 if __name__ == "__main__":
     unittest.main()
