@@ -424,6 +424,40 @@ class TernTestCase(unittest.TestCase):
 # Paho clients
 
 
+class SharedBrokerCase(TernTestCase):
+    """One broker for every test of the class, for settings that do not
+    change between its tests (slow set-ups: password hashes, keys, an
+    LDAP server). class_settings(tmp) writes the class's files into a temp
+    dir and returns the settings. Tests use their own client ids and
+    topics; the broker is stopped, and its exit and sanitizer output
+    checked, after the last test of the class."""
+
+    tmp_prefix = "tern-shared-"
+
+    @classmethod
+    def class_settings(cls, tmp):
+        return dict(cls.settings)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix=cls.tmp_prefix)
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        cls.settings = cls.class_settings(cls.tmp)
+        cls.shared = Broker(cls.extra_args, workers=cls.workers,
+                            settings=cls.settings)
+        cls.shared.start()
+        cls.addClassCleanup(cls.shared.stop)
+
+    def setUp(self):
+        self.broker = self.shared
+        self.assertTrue(self.broker.alive(), "ternd died in an earlier test")
+
+    def tearDown(self):
+        # TernTestCase.run prints log_text of a failing test
+        self.broker.log_text = self.broker.read_log()
+
+
 class PahoMessage:
     """A received message, copied out of paho's object."""
 

@@ -270,32 +270,17 @@ class AclCase(TernTestCase):
         self.broker.proc.send_signal(signal.SIGHUP)
 
 
-class SharedAclCase(AclCase):
+class SharedAclCase(tern.SharedBrokerCase, AclCase):
     """One broker for every test of the class (the ACL file does not change
     here): each user's PBKDF2 then runs once per class, not once per test
-    (the verification cache). Tests use their own client ids and topics;
-    the broker is stopped, and its exit and sanitizer output checked, after
-    the last test of the class."""
+    (the verification cache)."""
+
+    tmp_prefix = "tern-acl-"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="tern-acl-")
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        cls.pwfile, cls.aclfile = make_files(cls.tmp, cls.acl_text)
-        cls.settings = cls.acl_settings(cls.pwfile, cls.aclfile)
-        cls.shared = Broker(cls.extra_args, workers=cls.workers,
-                            settings=cls.settings)
-        cls.shared.start()
-        cls.addClassCleanup(cls.shared.stop)
-
-    def setUp(self):
-        self.broker = self.shared
-        self.assertTrue(self.broker.alive(), "ternd died in an earlier test")
-
-    def tearDown(self):
-        # TernTestCase.run prints log_text of a failing test
-        self.broker.log_text = self.broker.read_log()
+    def class_settings(cls, tmp):
+        cls.pwfile, cls.aclfile = make_files(tmp, cls.acl_text)
+        return cls.acl_settings(cls.pwfile, cls.aclfile)
 
 
 # ---------------------------------------------------------------------------

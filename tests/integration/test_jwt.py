@@ -190,38 +190,23 @@ class JwtCase(TernTestCase):
         self.broker.proc.send_signal(signal.SIGHUP)
 
 
-class SharedJwtCase(JwtCase):
+class SharedJwtCase(tern.SharedBrokerCase, JwtCase):
     """One broker for every test of the class (its files do not change):
-    setUpClass makes the keys in a temp dir (make_files returns the
-    settings). Tests use their own client ids and topics; the broker is
-    stopped, and its exit and sanitizer output checked, after the last
-    test of the class."""
+    make_files(tmp) makes the keys and returns the settings."""
+
+    tmp_prefix = "tern-jwt-"
 
     @classmethod
     def make_files(cls, tmp):
         raise NotImplementedError
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="tern-jwt-")
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        cls.settings = cls.make_files(cls.tmp)
+    def class_settings(cls, tmp):
+        settings = cls.make_files(tmp)
         # one broker sees every refusal of the class, all from 127.0.0.1:
         # no failed-authentication limit (test_auth_limit.py tests it)
-        cls.settings.setdefault("auth_fail_burst", 0)
-        cls.shared = Broker(cls.extra_args, workers=cls.workers,
-                            settings=cls.settings)
-        cls.shared.start()
-        cls.addClassCleanup(cls.shared.stop)
-
-    def setUp(self):
-        self.broker = self.shared
-        self.assertTrue(self.broker.alive(), "ternd died in an earlier test")
-
-    def tearDown(self):
-        # TernTestCase.run prints log_text of a failing test
-        self.broker.log_text = self.broker.read_log()
+        settings.setdefault("auth_fail_burst", 0)
+        return settings
 
 
 # ---------------------------------------------------------------------------

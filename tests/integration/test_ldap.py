@@ -346,31 +346,19 @@ class LdapCase(TernTestCase):
         return int(m.group(1)) if m else None
 
 
-class SharedLdapCase(LdapCase):
+class SharedLdapCase(tern.SharedBrokerCase, LdapCase):
     """One broker for every test of the class; make_settings(tmp) gives
     its settings."""
+
+    tmp_prefix = "tern-ldap-"
 
     @classmethod
     def make_settings(cls, tmp):
         raise NotImplementedError
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tmp = tempfile.mkdtemp(prefix="tern-ldap-")
-        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        cls.settings = dict(cls.make_settings(cls.tmp), **LIMIT_OFF)
-        cls.shared = Broker(cls.extra_args, workers=cls.workers,
-                            settings=cls.settings)
-        cls.shared.start()
-        cls.addClassCleanup(cls.shared.stop)
-
-    def setUp(self):
-        self.broker = self.shared
-        self.assertTrue(self.broker.alive(), "ternd died in an earlier test")
-
-    def tearDown(self):
-        self.broker.log_text = self.broker.read_log()
+    def class_settings(cls, tmp):
+        return dict(cls.make_settings(tmp), **LIMIT_OFF)
 
 
 def acl_settings(tmp):
