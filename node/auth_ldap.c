@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 
 #include "acl.h"
+#include "auth_limit.h"
 #include "conn.h"
 #include "log.h"
 #include "mqtt.h"
@@ -61,6 +62,11 @@ struct auth_ldap_job {
 	unsigned n_listed;   /* group DNs the directory listed */
 	uint64_t deadline;   /* uv_hrtime() ns */
 	char detail[320];    /* the reason of a refusal, or the user's DN */
+	/* a refusal counts towards throttling (auth_limit.h) even when the
+	 * client left before the answer */
+	struct auth_limit *lim;
+	struct auth_limit_key lim_keys[2];
+	unsigned n_lim_keys;
 	size_t user_len, pw_len;
 	char *user; /* NUL-terminated, in data[] */
 	char *pw;   /* in data[] */
@@ -1030,7 +1036,11 @@ static void auth_ldap_on_after_work(uv_work_t *req, int status)
 	j->done = true;
 	OPENSSL_cleanse(j->pw, j->pw_len); /* no longer needed */
 	if (!j->c) {
-		auth_ldap_job_free(j); /* the client went away */
+		/* the client went away: its refusal still counts (with the
+		 * client there, auth_decided counts it) */
+		if (j->verdict == AUTH_BAD_CREDENTIALS)
+			auth_limit_failed(j->lim, j->lim_keys, j->n_lim_keys);
+		auth_ldap_job_free(j);
 		return;
 	}
 	/* the CONNECT is handled again; auth_ldap_connect takes j (which
@@ -1135,6 +1145,8 @@ enum auth_verdict auth_ldap_connect(struct conn *c,
 	j->pw = j->data + ulen + 1;
 	j->pw_len = pwlen;
 	memcpy(j->pw, p->password.p, pwlen);
+	j->lim = c->w->node->auth_limit;
+	j->n_lim_keys = auth_limit_conn_keys(c, p, j->lim_keys);
 	if (uv_queue_work(&c->w->loop, &j->req, auth_ldap_on_work,
 			  auth_ldap_on_after_work)) {
 		auth_ldap_job_free(j);
