@@ -1019,6 +1019,8 @@ struct acl {
 	uv_mutex_t lock;
 	struct acl_policy *policy;
 	uint64_t next_gen;
+	/* policy->gen, read without the lock by every check (acl_conn_sync) */
+	_Atomic uint64_t gen;
 };
 
 static struct acl_policy *acl_current(struct acl *a)
@@ -1052,6 +1054,7 @@ int acl_setup(struct tern_node *n, char *err, size_t errlen)
 	}
 	p->gen = ++a->next_gen;
 	a->policy = p;
+	atomic_store(&a->gen, p->gen);
 	n->acl = a;
 	log_info("acl_file %s: %zu role(s), %zu user(s)", n->cfg.acl_file,
 		 p->n_roles, p->n_users);
@@ -1166,6 +1169,16 @@ void acl_conn_refresh(struct conn *c)
 	acl_conn_prune(c);
 }
 
+void acl_conn_sync(struct conn *c)
+{
+	struct acl *a = c->w->node->acl;
+
+	if (a && c->acl &&
+	    atomic_load_explicit(&a->gen, memory_order_acquire) !=
+		    c->acl->pol->gen)
+		acl_conn_refresh(c);
+}
+
 static void acl_refresh_worker(struct worker *w, void *arg)
 {
 	(void)arg;
@@ -1189,6 +1202,7 @@ int acl_reload(struct tern_node *n, char *err, size_t errlen)
 	p->gen = ++a->next_gen;
 	old = a->policy;
 	a->policy = p;
+	atomic_store(&a->gen, p->gen);
 	uv_mutex_unlock(&a->lock);
 	acl_policy_unref(old);
 	log_info("acl_file %s reloaded: %zu role(s), %zu user(s)",

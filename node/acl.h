@@ -163,6 +163,11 @@ int acl_conn_attach_roles(struct conn *c, const char *user, size_t user_len,
  * resumed session). No-op without acl_file. Worker thread. */
 void acl_conn_prune(struct conn *c);
 
+/* Before a check: if the policy was reloaded since c's subject was
+ * resolved, resolves it again now (acl_conn_refresh), so a check never
+ * uses rules older than the last reload. One atomic load otherwise. */
+void acl_conn_sync(struct conn *c);
+
 /* Re-resolves c's subject against the current policy and removes
  * subscriptions of c's session it no longer allows. Worker thread. */
 void acl_conn_refresh(struct conn *c);

@@ -174,6 +174,8 @@ void handle_publish(struct conn *c, const struct mqtt_publish *p)
 				    MQTT_RC_PAYLOAD_FORMAT_INVALID);
 		return;
 	}
+	if (c->acl)
+		acl_conn_sync(c);
 	if (c->acl && !acl_check_publish(c->acl, topic, tlen, p->qos,
 					 p->retain)) {
 		publish_denied(c, p, topic, tlen);

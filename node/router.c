@@ -395,6 +395,8 @@ uint8_t router_subscribe(struct worker *w, struct session *s,
 		return MQTT_RC_SUB_ID_NOT_SUPPORTED;
 	if (qos > cfg->max_qos)
 		qos = (uint8_t)cfg->max_qos;
+	if (s->conn && s->conn->acl)
+		acl_conn_sync(s->conn);
 	if (s->conn && s->conn->acl) {
 		int max = acl_check_subscribe(s->conn->acl, f, flen);
 
