@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,18 +34,10 @@
 
 extern char **environ;
 
-static void main_on_signal(uv_signal_t *sig, int signum)
+static void main_on_sighup(struct tern_node *n)
 {
-	log_info("signal %d: shutting down", signum);
-	uv_stop(sig->loop);
-}
-
-static void main_on_sighup(uv_signal_t *sig, int signum)
-{
-	struct tern_node *n = sig->data;
 	char err[512];
 
-	(void)signum;
 	if (tls_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: TLS reload failed, keeping the old "
 			  "certificate: %s",
@@ -66,6 +60,32 @@ static void main_on_sighup(uv_signal_t *sig, int signum)
 		log_error("SIGHUP: ACL file reload failed, keeping the old "
 			  "one: %s",
 			  err);
+}
+
+/*
+ * SIGTERM, SIGINT and SIGHUP are blocked in every thread (main blocks them
+ * before it starts any) and read from a signalfd on the control loop: no
+ * asynchronous handler runs, so no thread is interrupted in the middle of
+ * a lock (libuv's own signal handler takes a global lock, and sanitizers
+ * defer handlers to awkward places).
+ */
+static void main_on_signalfd(uv_poll_t *p, int status, int events)
+{
+	struct tern_node *n = p->data;
+	struct signalfd_siginfo si;
+	uv_os_fd_t fd;
+
+	(void)events;
+	if (status < 0 || uv_fileno((uv_handle_t *)p, &fd))
+		return;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			main_on_sighup(n);
+			continue;
+		}
+		log_info("signal %u: shutting down", si.ssi_signo);
+		uv_stop(p->loop);
+	}
 }
 
 /* Raises the soft open-file limit to the hard one. */
@@ -131,12 +151,19 @@ static int main_node_id(const char *dir, char *id, size_t cap)
 int main(int argc, char **argv)
 {
 	static struct tern_node node;
-	uv_signal_t sigterm, sigint, sighup;
+	uv_poll_t sigpoll;
+	sigset_t sigs;
 	char err[512], id[64];
+	int sigfd;
 	uv_loop_t *loop;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	rc = config_load(&node.cfg, argc, argv, environ, err, sizeof(err));
 	if (rc == 1)
 		return 0;
@@ -157,13 +184,13 @@ int main(int argc, char **argv)
 	loop = uv_default_loop();
 	node.ctl_loop = loop;
 	/* handlers first: the port file tells scripts we are up */
-	uv_signal_init(loop, &sigterm);
-	uv_signal_start(&sigterm, main_on_signal, SIGTERM);
-	uv_signal_init(loop, &sigint);
-	uv_signal_start(&sigint, main_on_signal, SIGINT);
-	uv_signal_init(loop, &sighup);
-	sighup.data = &node;
-	uv_signal_start(&sighup, main_on_sighup, SIGHUP);
+	sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sigfd < 0 || uv_poll_init(loop, &sigpoll, sigfd)) {
+		log_error("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	sigpoll.data = &node;
+	uv_poll_start(&sigpoll, UV_READABLE, main_on_signalfd);
 	rc = persist_open(&node, err, sizeof(err));
 	if (rc) {
 		log_error("%s", err);
@@ -218,10 +245,9 @@ out:
 	auth_ldap_teardown(&node);
 	oauth_teardown(&node);
 	persist_close(&node);
-	uv_close((uv_handle_t *)&sigterm, NULL);
-	uv_close((uv_handle_t *)&sigint, NULL);
-	uv_close((uv_handle_t *)&sighup, NULL);
+	uv_close((uv_handle_t *)&sigpoll, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
+	close(sigfd);
 	uv_loop_close(loop);
 	retain_store_free(node.retain);
 	log_info(rc ? "not started" : "stopped");

@@ -111,6 +111,21 @@ def id_on_worker(prefix, worker, workers=2):
 # The broker
 
 
+def backtraces(pid):
+    """Every thread's stack of a live process, for a hang report (empty
+    if gdb is missing or cannot attach)."""
+    try:
+        out = subprocess.run(
+            ["gdb", "-p", str(pid), "-batch", "-nx",
+             "-ex", "thread apply all bt"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = out.decode(errors="replace")
+    return "\n--- thread backtraces ---\n" + text[-12000:]
+
+
 class Broker:
     """ternd on a free loopback port, in its own temp dir.
 
@@ -252,8 +267,9 @@ class Broker:
             try:
                 rc = self.proc.wait(10)
             except subprocess.TimeoutExpired:
+                problems.append("ternd did not stop within 10 s of SIGTERM"
+                                + backtraces(self.proc.pid))
                 self._kill()
-                problems.append("ternd did not stop within 10 s of SIGTERM")
                 rc = None
             if rc is not None and rc != 0:
                 problems.append("ternd exit code %d after SIGTERM" % rc)
