@@ -9,6 +9,7 @@
 #include "acl.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,6 +64,9 @@ struct acl_policy {
 	struct acl_user *users; /* sorted by name */
 	size_t n_users;
 	struct acl_rolelist default_roles, anonymous_roles;
+	/* no ACL file, only the user store's roles: a subject without a
+	 * user entry is unrestricted, as without authorization */
+	bool open;
 };
 
 /* A rule as one subject sees it: the filter substituted. */
@@ -88,6 +92,7 @@ struct acl_subject {
 	uint32_t n_roles;
 	struct acl_srule *rules;
 	uint32_t n;
+	bool open; /* everything allowed (acl_policy.open) */
 };
 
 /* ---- filter relations ---------------------------------------------- */
@@ -287,11 +292,15 @@ static const struct acl_user *acl_user_find(const struct acl_policy *p,
 /* ---- ACL file (YAML) ----------------------------------------------- */
 
 struct acl_parse {
-	yaml_document_t doc;
+	yaml_document_t *doc;
 	const char *name;
 	char *err;
 	size_t errlen;
 	struct acl_policy *p;
+	/* the user store's document: its roles and users replace the
+	 * file's of the same name, and a user's unknown role names are
+	 * skipped (the file may be reloaded without them) */
+	bool store;
 };
 
 static int acl_perr(struct acl_parse *ps, const yaml_node_t *at,
@@ -313,7 +322,7 @@ static int acl_perr(struct acl_parse *ps, const yaml_node_t *at,
 
 static yaml_node_t *acl_node(struct acl_parse *ps, int idx)
 {
-	return yaml_document_get_node(&ps->doc, idx);
+	return yaml_document_get_node(ps->doc, idx);
 }
 
 static bool acl_scalar(const yaml_node_t *n, const char **s, size_t *len)
@@ -483,9 +492,15 @@ static int acl_parse_roles(struct acl_parse *ps, const yaml_node_t *n)
 		return acl_perr(ps, n, "roles must be a mapping of role name "
 				       "to a list of rules");
 	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-	p->roles = calloc(cap ? cap : 1, sizeof(*p->roles));
-	if (!p->roles)
-		return TERN_ENOMEM;
+	{
+		struct acl_role *grown = realloc(
+			p->roles, (p->n_roles + cap + 1) * sizeof(*p->roles));
+
+		if (!grown)
+			return TERN_ENOMEM;
+		memset(grown + p->n_roles, 0, (cap + 1) * sizeof(*grown));
+		p->roles = grown;
+	}
 	for (yaml_node_pair_t *kv = n->data.mapping.pairs.start;
 	     kv < n->data.mapping.pairs.top; kv++) {
 		yaml_node_t *k = acl_node(ps, kv->key);
@@ -493,18 +508,30 @@ static int acl_parse_roles(struct acl_parse *ps, const yaml_node_t *n)
 		struct acl_role *r = &p->roles[p->n_roles];
 		const char *s;
 		size_t len, nr;
+		long old;
 
 		if (!acl_scalar(k, &s, &len) || !acl_role_name_ok(s, len))
 			return acl_perr(ps, k, "bad role name (1..%d "
 					       "printable bytes, no comma)",
 					ACL_ROLE_NAME_MAX);
-		if (acl_role_find(p, s, len) >= 0)
+		old = acl_role_find(p, s, len);
+		if (old >= 0 && !ps->store)
 			return acl_perr(ps, k, "role \"%.*s\" twice", (int)len,
 					s);
-		r->name = acl_strndup(s, len);
-		if (!r->name)
-			return TERN_ENOMEM;
-		p->n_roles++;
+		if (old >= 0) {
+			/* the store's version wins: same slot, new rules */
+			r = &p->roles[old];
+			for (uint32_t i = 0; i < r->n; i++)
+				free(r->rules[i].filter);
+			free(r->rules);
+			r->rules = NULL;
+			r->n = 0;
+		} else {
+			r->name = acl_strndup(s, len);
+			if (!r->name)
+				return TERN_ENOMEM;
+			p->n_roles++;
+		}
 		if (v->type == YAML_SCALAR_NODE && !v->data.scalar.length)
 			nr = 0; /* "role:" with nothing: no rules */
 		else if (v->type != YAML_SEQUENCE_NODE)
@@ -563,6 +590,8 @@ static int acl_parse_rolelist(struct acl_parse *ps, const yaml_node_t *n,
 			return acl_perr(ps, e, "%s: role names are strings",
 					what);
 		r = acl_role_find(ps->p, s, len);
+		if (r < 0 && ps->store)
+			continue; /* skipped, as a provider's unknown roles */
 		if (r < 0)
 			return acl_perr(ps, e, "%s: no role \"%.*s\"", what,
 					(int)(len > 64 ? 64 : len), s);
@@ -574,16 +603,23 @@ static int acl_parse_rolelist(struct acl_parse *ps, const yaml_node_t *n,
 static int acl_parse_users(struct acl_parse *ps, const yaml_node_t *n)
 {
 	struct acl_policy *p = ps->p;
-	size_t cap;
+	size_t cap, sorted;
 	int rc;
 
 	if (n->type != YAML_MAPPING_NODE)
 		return acl_perr(ps, n, "users must be a mapping of username "
 				       "to a list of roles");
 	cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-	p->users = calloc(cap ? cap : 1, sizeof(*p->users));
-	if (!p->users)
-		return TERN_ENOMEM;
+	{
+		struct acl_user *grown = realloc(
+			p->users, (p->n_users + cap + 1) * sizeof(*p->users));
+
+		if (!grown)
+			return TERN_ENOMEM;
+		memset(grown + p->n_users, 0, (cap + 1) * sizeof(*grown));
+		p->users = grown;
+	}
+	sorted = p->n_users; /* the file's users, sorted */
 	for (yaml_node_pair_t *kv = n->data.mapping.pairs.start;
 	     kv < n->data.mapping.pairs.top; kv++) {
 		yaml_node_t *k = acl_node(ps, kv->key);
@@ -591,14 +627,26 @@ static int acl_parse_users(struct acl_parse *ps, const yaml_node_t *n)
 		struct acl_rolelist rl = {0};
 		const char *s;
 		size_t len;
+		long old = -1;
 
 		if (!acl_scalar(k, &s, &len) || !len || len > 65535 ||
 		    memchr(s, '\0', len))
 			return acl_perr(ps, k, "bad username");
-		u->name = acl_strndup(s, len);
-		if (!u->name)
-			return TERN_ENOMEM;
-		p->n_users++;
+		if (ps->store)
+			old = acl_find(p->users, sorted, sizeof(*p->users), s,
+				       len);
+		if (old >= 0) {
+			/* the store's roles replace the file's entry */
+			u = &p->users[old];
+			free(u->roles);
+			u->roles = NULL;
+			u->n = 0;
+		} else {
+			u->name = acl_strndup(s, len);
+			if (!u->name)
+				return TERN_ENOMEM;
+			p->n_users++;
+		}
 		rc = acl_parse_rolelist(ps, acl_node(ps, kv->value), u->name,
 					&rl);
 		u->roles = rl.idx;
@@ -624,14 +672,36 @@ static const yaml_node_t *acl_top_key(struct acl_parse *ps,
 	return NULL;
 }
 
-static int acl_parse_doc(struct acl_parse *ps)
+/*
+ * One phase of a document: 0 checks its keys and reads its roles, 1 its
+ * users, default_roles and anonymous_roles. Both documents (file, store)
+ * go through phase 0 before either goes through phase 1, so every user
+ * sees every role.
+ */
+static int acl_parse_doc(struct acl_parse *ps, int phase)
 {
 	static const char *const keys[] = {"roles", "users", "default_roles",
 					   "anonymous_roles"};
-	const yaml_node_t *root = yaml_document_get_root_node(&ps->doc);
+	const yaml_node_t *root = yaml_document_get_root_node(ps->doc);
 	const yaml_node_t *v;
 	int rc;
 
+	if (phase == 1) {
+		v = acl_top_key(ps, root, "users");
+		if (v && (rc = acl_parse_users(ps, v)))
+			return rc;
+		if (ps->store)
+			return 0;
+		v = acl_top_key(ps, root, "default_roles");
+		if (v && (rc = acl_parse_rolelist(ps, v, "default_roles",
+						  &ps->p->default_roles)))
+			return rc;
+		v = acl_top_key(ps, root, "anonymous_roles");
+		if (v && (rc = acl_parse_rolelist(ps, v, "anonymous_roles",
+						  &ps->p->anonymous_roles)))
+			return rc;
+		return 0;
+	}
 	if (!root || (root->type == YAML_SCALAR_NODE &&
 		      !root->data.scalar.length))
 		return acl_perr(ps, root, "empty ACL file (everything would be "
@@ -660,48 +730,71 @@ static int acl_parse_doc(struct acl_parse *ps)
 	v = acl_top_key(ps, root, "roles");
 	if (v && (rc = acl_parse_roles(ps, v)))
 		return rc;
-	v = acl_top_key(ps, root, "users");
-	if (v && (rc = acl_parse_users(ps, v)))
-		return rc;
-	v = acl_top_key(ps, root, "default_roles");
-	if (v && (rc = acl_parse_rolelist(ps, v, "default_roles",
-					  &ps->p->default_roles)))
-		return rc;
-	v = acl_top_key(ps, root, "anonymous_roles");
-	if (v && (rc = acl_parse_rolelist(ps, v, "anonymous_roles",
-					  &ps->p->anonymous_roles)))
-		return rc;
 	return 0;
 }
 
-int acl_policy_parse(const char *text, size_t len, const char *name,
+/* Loads text[0..len) into doc; TERN_ECONFIG with "NAME:LINE: why". */
+static int acl_yaml_load(const char *text, size_t len, const char *name,
+			 yaml_document_t *doc, char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+
+	if (!yaml_parser_initialize(&parser))
+		return TERN_ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, doc)) {
+		snprintf(err, errlen, "%s:%zu: %s", name,
+			 parser.problem_mark.line + 1,
+			 parser.problem ? parser.problem : "YAML error");
+		yaml_parser_delete(&parser);
+		return TERN_ECONFIG;
+	}
+	yaml_parser_delete(&parser);
+	return 0;
+}
+
+int acl_policy_build(const char *text, size_t len, const char *name,
+		     const char *store, size_t store_len,
 		     struct acl_policy **out, char *err, size_t errlen)
 {
 	struct acl_parse ps = {.name = name, .err = err, .errlen = errlen};
-	yaml_parser_t parser;
-	int rc;
+	yaml_document_t fdoc, sdoc;
+	bool have_f = false, have_s = false;
+	int rc = 0;
 
 	*out = NULL;
 	ps.p = calloc(1, sizeof(*ps.p));
 	if (!ps.p)
 		return TERN_ENOMEM;
 	atomic_init(&ps.p->refs, 1);
-	if (!yaml_parser_initialize(&parser)) {
-		free(ps.p);
-		return TERN_ENOMEM;
+	ps.p->open = !text;
+	if (text) {
+		rc = acl_yaml_load(text, len, name, &fdoc, err, errlen);
+		have_f = rc == 0;
 	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &ps.doc)) {
-		snprintf(err, errlen, "%s:%zu: %s", name,
-			 parser.problem_mark.line + 1,
-			 parser.problem ? parser.problem : "YAML error");
-		yaml_parser_delete(&parser);
-		free(ps.p);
-		return TERN_ECONFIG;
+	if (!rc && store) {
+		rc = acl_yaml_load(store, store_len, "user store", &sdoc, err,
+				   errlen);
+		have_s = rc == 0;
 	}
-	rc = acl_parse_doc(&ps);
-	yaml_document_delete(&ps.doc);
-	yaml_parser_delete(&parser);
+	for (int phase = 0; !rc && phase < 2; phase++) {
+		if (have_f) {
+			ps.doc = &fdoc;
+			ps.name = name;
+			ps.store = false;
+			rc = acl_parse_doc(&ps, phase);
+		}
+		if (!rc && have_s) {
+			ps.doc = &sdoc;
+			ps.name = "user store";
+			ps.store = true;
+			rc = acl_parse_doc(&ps, phase);
+		}
+	}
+	if (have_f)
+		yaml_document_delete(&fdoc);
+	if (have_s)
+		yaml_document_delete(&sdoc);
 	if (rc) {
 		if (rc == TERN_ENOMEM)
 			snprintf(err, errlen, "%s: out of memory", name);
@@ -712,13 +805,94 @@ int acl_policy_parse(const char *text, size_t len, const char *name,
 	return 0;
 }
 
-int acl_policy_load(const char *path, struct acl_policy **out, char *err,
-		    size_t errlen)
+int acl_policy_parse(const char *text, size_t len, const char *name,
+		     struct acl_policy **out, char *err, size_t errlen)
+{
+	return acl_policy_build(text, len, name, NULL, 0, out, err, errlen);
+}
+
+/* ---- a role's rules on their own (the user store) ------------------- */
+
+static json_t *acl_rule_json(const struct acl_rule *r)
+{
+	static const char *const actions[] = {[ACL_PUBLISH] = "publish",
+					      [ACL_SUBSCRIBE] = "subscribe",
+					      [ACL_ALL] = "all"};
+
+	return json_pack("{s:s, s:s%, s:i, s:b}", r->allow ? "allow" : "deny",
+			 actions[r->actions & ACL_ALL], "topic", r->filter,
+			 (size_t)r->len, "max_qos", (int)r->max_qos, "retain",
+			 r->retain);
+}
+
+int acl_rules_canonical(const char *text, size_t len, char **json, char *err,
+			size_t errlen)
+{
+	struct acl_parse ps = {.name = "rules", .err = err, .errlen = errlen};
+	const yaml_node_t *root, *list;
+	yaml_document_t doc;
+	json_t *arr = NULL;
+	int rc;
+
+	*json = NULL;
+	rc = acl_yaml_load(text, len, "rules", &doc, err, errlen);
+	if (rc)
+		return rc == TERN_ENOMEM ? rc : TERN_EINVAL;
+	ps.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	list = root;
+	if (root && root->type == YAML_MAPPING_NODE) {
+		list = acl_top_key(&ps, root, "rules");
+		if (!list || root->data.mapping.pairs.top -
+					     root->data.mapping.pairs.start !=
+				     1) {
+			rc = acl_perr(&ps, root, "expected a list of rules or "
+						 "{\"rules\": [...]}");
+			goto out;
+		}
+	}
+	if (!list || list->type != YAML_SEQUENCE_NODE) {
+		rc = acl_perr(&ps, list, "expected a list of rules or "
+					 "{\"rules\": [...]}");
+		goto out;
+	}
+	if (list->data.sequence.items.top - list->data.sequence.items.start >
+	    ACL_ROLE_RULES_MAX) {
+		rc = acl_perr(&ps, list, "more than %d rules",
+			      ACL_ROLE_RULES_MAX);
+		goto out;
+	}
+	arr = json_array();
+	if (!arr) {
+		rc = TERN_ENOMEM;
+		goto out;
+	}
+	for (yaml_node_item_t *it = list->data.sequence.items.start;
+	     it < list->data.sequence.items.top; it++) {
+		struct acl_rule r = {0};
+
+		rc = acl_parse_rule(&ps, acl_node(&ps, *it), &r);
+		if (!rc && json_array_append_new(arr, acl_rule_json(&r)))
+			rc = TERN_ENOMEM;
+		free(r.filter);
+		if (rc)
+			goto out;
+	}
+	*json = json_dumps(arr, JSON_COMPACT);
+	rc = *json ? 0 : TERN_ENOMEM;
+out:
+	json_decref(arr);
+	yaml_document_delete(&doc);
+	return rc == TERN_ECONFIG ? TERN_EINVAL : rc;
+}
+
+/* The ACL file's text into *buf (malloc'd, NUL-terminated). */
+static int acl_read_file(const char *path, char **out, size_t *outlen,
+			 char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf;
 	size_t len;
-	int rc;
 
 	*out = NULL;
 	if (!f) {
@@ -739,6 +913,29 @@ int acl_policy_load(const char *path, struct acl_policy **out, char *err,
 		return TERN_ECONFIG;
 	}
 	fclose(f);
+	{
+		char *fit = realloc(buf, len + 1); /* kept for reloads */
+
+		if (fit)
+			buf = fit;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+int acl_policy_load(const char *path, struct acl_policy **out, char *err,
+		    size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	rc = acl_read_file(path, &buf, &len, err, errlen);
+	if (rc)
+		return rc;
 	rc = acl_policy_parse(buf, len, path, out, err, errlen);
 	free(buf);
 	return rc;
@@ -833,6 +1030,9 @@ static int acl_subject_resolve(struct acl_subject *s)
 	acl_subject_rules_free(s);
 	if (s->user)
 		u = acl_user_find(p, s->user, s->user_len);
+	s->open = !u && p->open;
+	if (s->open)
+		return 0;
 	if (u) {
 		for (uint32_t i = 0; i < u->n; i++)
 			acl_subject_add_role(s, u->roles[i]);
@@ -965,6 +1165,8 @@ void acl_subject_roles(const struct acl_subject *s, char *buf, size_t cap)
 bool acl_check_publish(const struct acl_subject *s, const char *topic,
 		       size_t len, uint8_t qos, bool retain)
 {
+	if (s->open)
+		return true;
 	for (uint32_t i = 0; i < s->n; i++) {
 		const struct acl_srule *r = &s->rules[i];
 
@@ -982,6 +1184,8 @@ bool acl_check_publish(const struct acl_subject *s, const char *topic,
 int acl_check_subscribe(const struct acl_subject *s, const char *filter,
 			size_t len)
 {
+	if (s->open)
+		return 2;
 	for (uint32_t i = 0; i < s->n; i++) {
 		const struct acl_srule *r = &s->rules[i];
 
@@ -1001,6 +1205,8 @@ int acl_check_subscribe(const struct acl_subject *s, const char *filter,
 int acl_check_receive(const struct acl_subject *s, const char *topic,
 		      size_t len)
 {
+	if (s->open)
+		return 2;
 	for (uint32_t i = 0; i < s->n; i++) {
 		const struct acl_srule *r = &s->rules[i];
 
@@ -1021,6 +1227,14 @@ struct acl {
 	uint64_t next_gen;
 	/* policy->gen, read without the lock by every check (acl_conn_sync) */
 	_Atomic uint64_t gen;
+	/* what the policy is built from (control thread only): the ACL
+	 * file's text (NULL: no acl_file) and the user store's document */
+	char *file_text;
+	size_t file_len;
+	char *store_doc;
+	size_t store_len;
+	/* an ACL file, or roles in the user store: roles matter */
+	_Atomic bool enforced;
 };
 
 static struct acl_policy *acl_current(struct acl *a)
@@ -1039,25 +1253,43 @@ int acl_setup(struct tern_node *n, char *err, size_t errlen)
 	struct acl *a;
 	int rc;
 
+	char *text = NULL;
+	size_t len = 0;
+
 	n->acl = NULL;
-	if (!n->cfg.acl_file[0])
+	/* with a store, roles may come from it at run time: the engine is
+	 * there from the start (an open policy until a role applies) */
+	if (!n->cfg.acl_file[0] && !n->store)
 		return 0;
-	rc = acl_policy_load(n->cfg.acl_file, &p, err, errlen);
-	if (rc)
+	if (n->cfg.acl_file[0]) {
+		rc = acl_read_file(n->cfg.acl_file, &text, &len, err, errlen);
+		if (rc)
+			return rc;
+	}
+	rc = acl_policy_build(text, len, n->cfg.acl_file, NULL, 0, &p, err,
+			      errlen);
+	if (rc) {
+		free(text);
 		return rc;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a || uv_mutex_init(&a->lock)) {
 		free(a);
+		free(text);
 		acl_policy_unref(p);
 		snprintf(err, errlen, "acl_file: out of memory");
 		return TERN_ENOMEM;
 	}
+	a->file_text = text;
+	a->file_len = len;
 	p->gen = ++a->next_gen;
 	a->policy = p;
 	atomic_store(&a->gen, p->gen);
+	atomic_store(&a->enforced, !p->open);
 	n->acl = a;
-	log_info("acl_file %s: %zu role(s), %zu user(s)", n->cfg.acl_file,
-		 p->n_roles, p->n_users);
+	if (text)
+		log_info("acl_file %s: %zu role(s), %zu user(s)",
+			 n->cfg.acl_file, p->n_roles, p->n_users);
 	return 0;
 }
 
@@ -1147,7 +1379,16 @@ int acl_conn_attach_roles(struct conn *c, const char *user, size_t user_len,
 	acl_subject_free(c->acl);
 	c->acl = acl_subject_new(p, &ident);
 	acl_policy_unref(p);
-	return c->acl ? 0 : TERN_ENOMEM;
+	if (!c->acl)
+		return TERN_ENOMEM;
+	if (c->acl->open && !user) {
+		/* no ACL file: an anonymous client stays unrestricted
+		 * whatever the user store holds, so it needs no subject
+		 * (and no memory) */
+		acl_subject_free(c->acl);
+		c->acl = NULL;
+	}
+	return 0;
 }
 
 void acl_conn_refresh(struct conn *c)
@@ -1187,17 +1428,73 @@ static void acl_refresh_worker(struct worker *w, void *arg)
 			acl_conn_refresh(c);
 }
 
-int acl_reload(struct tern_node *n, char *err, size_t errlen)
+/* Makes p (taken) the policy and refreshes every live connection. */
+static void acl_swap(struct tern_node *n, struct acl_policy *p, bool live)
 {
 	struct acl *a = n->acl;
-	struct acl_policy *p, *old;
+	struct acl_policy *old;
+
+	uv_mutex_lock(&a->lock);
+	p->gen = ++a->next_gen;
+	old = a->policy;
+	a->policy = p;
+	atomic_store(&a->gen, p->gen);
+	atomic_store(&a->enforced, !p->open || p->n_roles > 0);
+	uv_mutex_unlock(&a->lock);
+	acl_policy_unref(old);
+	for (uint32_t i = 0; live && i < n->n_workers; i++)
+		if (worker_call(n, i, acl_refresh_worker, NULL))
+			log_error("ACL change: worker %u did not answer", i);
+}
+
+int acl_store_set(struct tern_node *n, const char *doc, bool live, char *err,
+		  size_t errlen)
+{
+	struct acl *a = n->acl;
+	struct acl_policy *p;
+	char *copy;
 	int rc;
 
 	if (!a)
 		return 0;
-	rc = acl_policy_load(n->cfg.acl_file, &p, err, errlen);
+	copy = doc ? strdup(doc) : NULL;
+	if (doc && !copy)
+		return TERN_ENOMEM;
+	rc = acl_policy_build(a->file_text, a->file_len, n->cfg.acl_file, copy,
+			      copy ? strlen(copy) : 0, &p, err, errlen);
+	if (rc) {
+		free(copy);
+		return rc;
+	}
+	free(a->store_doc);
+	a->store_doc = copy;
+	a->store_len = copy ? strlen(copy) : 0;
+	acl_swap(n, p, live);
+	return 0;
+}
+
+int acl_reload(struct tern_node *n, char *err, size_t errlen)
+{
+	struct acl *a = n->acl;
+	struct acl_policy *p, *old;
+	char *text;
+	size_t len;
+	int rc;
+
+	if (!a || !a->file_text)
+		return 0;
+	rc = acl_read_file(n->cfg.acl_file, &text, &len, err, errlen);
 	if (rc)
 		return rc;
+	rc = acl_policy_build(text, len, n->cfg.acl_file, a->store_doc,
+			      a->store_len, &p, err, errlen);
+	if (rc) {
+		free(text);
+		return rc;
+	}
+	free(a->file_text);
+	a->file_text = text;
+	a->file_len = len;
 	uv_mutex_lock(&a->lock);
 	p->gen = ++a->next_gen;
 	old = a->policy;
@@ -1213,6 +1510,11 @@ int acl_reload(struct tern_node *n, char *err, size_t errlen)
 	return 0;
 }
 
+bool acl_enforced(const struct tern_node *n)
+{
+	return n->acl && atomic_load(&n->acl->enforced);
+}
+
 void acl_teardown(struct tern_node *n)
 {
 	struct acl *a = n->acl;
@@ -1221,6 +1523,8 @@ void acl_teardown(struct tern_node *n)
 		return;
 	acl_policy_unref(a->policy);
 	uv_mutex_destroy(&a->lock);
+	free(a->file_text);
+	free(a->store_doc);
 	free(a);
 	n->acl = NULL;
 }

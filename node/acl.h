@@ -12,8 +12,9 @@
  *    roles a provider gave it) resolved against a policy: the rules of its
  *    roles in order, %u and %c already substituted. This is the cache per
  *    connection: a check is a scan of the subject's rules, no lookup.
- *  - the node's acl state (n->acl, NULL without acl_file: everything is
- *    allowed, as before authorization existed).
+ *  - the node's acl state (n->acl, NULL without acl_file and without a
+ *    store: everything is allowed, as before authorization existed). With
+ *    a store, roles and users of the user store (users.h) are merged in.
  *
  * First matching rule wins; no matching rule is a deny. A rule for
  * PUBLISH matches when its filter matches the topic name; a rule for
@@ -62,6 +63,35 @@ int acl_policy_load(const char *path, struct acl_policy **out, char *err,
 /* Same from text (tests); `name` stands for the file in errors. */
 int acl_policy_parse(const char *text, size_t len, const char *name,
 		     struct acl_policy **out, char *err, size_t errlen);
+
+#define ACL_ROLE_RULES_MAX 1024 /* rules of one role in the user store */
+
+/*
+ * The policy of an ACL file's text (NULL: no acl_file, an open policy:
+ * anonymous clients and users without a user entry may do everything)
+ * merged with the user store's document `store` (NULL: none), a JSON
+ * text of the ACL file's shape {"roles": {NAME: [RULE...]}, "users":
+ * {NAME: [ROLE...]}} (dumped with ": " and ", " so YAML reads it). A
+ * store role replaces a file role of the same name (the store wins; the
+ * file's users and default roles then get the store's rules); a store
+ * user replaces the file's entry; a store user's unknown role names are
+ * skipped. Returns 0 with *out a new reference, TERN_ECONFIG with the
+ * reason in err, or TERN_ENOMEM. Pure.
+ */
+int acl_policy_build(const char *text, size_t len, const char *name,
+		     const char *store, size_t store_len,
+		     struct acl_policy **out, char *err, size_t errlen);
+
+/*
+ * One role's rules as the user store keeps them: text[0..len) is YAML or
+ * JSON, a list of rules or {"rules": [...]}, in the ACL file's rule
+ * language (same parser). *json gets the canonical JSON array (malloc'd):
+ * [{"allow"|"deny": ACTION, "topic": F, "max_qos": N, "retain": B}...].
+ * Returns 0, TERN_EINVAL with "rules:LINE: reason" in err, TERN_ENOMEM.
+ * Pure.
+ */
+int acl_rules_canonical(const char *text, size_t len, char **json, char *err,
+			size_t errlen);
 
 struct acl_policy *acl_policy_ref(struct acl_policy *p);
 void acl_policy_unref(struct acl_policy *p); /* NULL is fine */
@@ -141,6 +171,21 @@ int acl_setup(struct tern_node *n, char *err, size_t errlen);
  * rules refuse. On error the old policy stays. Control thread.
  */
 int acl_reload(struct tern_node *n, char *err, size_t errlen);
+
+/*
+ * Rebuilds the policy from the ACL file's text (as last loaded) and the
+ * user store's document doc (copied; NULL: none; see acl_policy_build).
+ * With live, every worker then refreshes its connections as after a
+ * reload. On error the old policy stays. No-op without n->acl (no
+ * acl_file and no store). Control thread.
+ */
+int acl_store_set(struct tern_node *n, const char *doc, bool live, char *err,
+		  size_t errlen);
+
+/* Do roles matter: an ACL file, or roles in the user store? (Without,
+ * n->acl may exist for a store that has no roles yet: everything is
+ * allowed.) Any thread. */
+bool acl_enforced(const struct tern_node *n);
 
 void acl_teardown(struct tern_node *n);
 

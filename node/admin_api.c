@@ -18,6 +18,7 @@
 
 #include "admin_int.h"
 #include "oauth.h"
+#include "users.h"
 #include "msg.h"
 #include "node.h"
 #include "retain.h"
@@ -463,6 +464,22 @@ static void admin_api_v1(struct admin_conn *c, const char *rest)
 	}
 	if (!strcmp(rest, "oauth-clients")) {
 		oauth_clients(c, NULL, 0);
+		return;
+	}
+	if (!strncmp(rest, "users/", 6) && len > 6) {
+		users_api_users(c, rest + 6, len - 6);
+		return;
+	}
+	if (!strcmp(rest, "users")) {
+		users_api_users(c, NULL, 0);
+		return;
+	}
+	if (!strncmp(rest, "roles/", 6) && len > 6) {
+		users_api_roles(c, rest + 6, len - 6);
+		return;
+	}
+	if (!strcmp(rest, "roles")) {
+		users_api_roles(c, NULL, 0);
 		return;
 	}
 	if (!strncmp(rest, "retained/", 9) && len > 9) {

@@ -112,6 +112,8 @@ static json_t *admin_clients_json(const struct admin *a,
 			json_object_set_new(j,
 			                    c->auth_name_src == CONN_NAME_CERT
 			                        ? "cert_user"
+			                    : c->auth_name_src == CONN_NAME_STORE
+			                        ? "store_user"
 			                        : "token_user",
 			                    json_string(c->auth_name));
 	}

@@ -18,6 +18,7 @@
 
 #include "admin_int.h"
 #include "oauth.h"
+#include "users.h"
 #include "log.h"
 
 static int admin_http_on_url(http_parser *p, const char *at, size_t len);
@@ -191,6 +192,7 @@ void admin_http_close(struct admin_conn *c)
 		c->job = NULL;
 	}
 	oauth_conn_gone(c);
+	users_api_conn_gone(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

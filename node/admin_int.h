@@ -31,6 +31,7 @@ struct tern_node;
 struct worker;
 struct admin_job;
 struct oauth_work;
+struct users_work;
 
 #define ADMIN_MAX_REQUEST (64 * 1024) /* header + body bytes */
 #define ADMIN_MAX_CONNS   64          /* open admin connections */
@@ -128,6 +129,7 @@ struct admin_conn {
 	size_t pend_len;
 	struct admin_job *job; /* the request waits for workers */
 	struct oauth_work *oauth; /* a token request in the thread pool */
+	struct users_work *users; /* a password hash in the thread pool */
 	uv_write_t wreq;
 	char *wbuf;
 };

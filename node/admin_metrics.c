@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "admin_int.h"
+#include "auth_jwt.h"
 #include "node.h"
 #include "retain.h"
 
@@ -50,6 +51,26 @@ static void admin_metrics_label(struct admin_buf *b, const char *v)
 		else
 			admin_buf_append(b, v, 1);
 	}
+}
+
+/* jwks_url fetches (auth_jwt.h), only when it is set. */
+static void admin_metrics_jwks(struct admin_buf *b, const struct tern_node *n)
+{
+	struct auth_jwt_url_stats st;
+
+	auth_jwt_url_stats(n, &st);
+	if (!st.on)
+		return;
+	admin_metrics_head(b, "tern_jwks_fetch_total", "counter",
+	                   "Fetches of jwks_url by result.");
+	for (int i = 0; i < AUTH_JWT_FETCH_RESULTS; i++)
+		admin_buf_printf(b, "tern_jwks_fetch_total{result=\"%s\"} "
+		                    "%llu\n",
+		                 auth_jwt_fetch_result_name(
+		                     (enum auth_jwt_fetch_result)i),
+		                 (unsigned long long)st.results[i]);
+	admin_metrics_one(b, "tern_jwks_keys", "gauge",
+	                  "Keys of the last good fetch of jwks_url.", st.keys);
 }
 
 static uint64_t admin_metrics_rss(void)
@@ -177,6 +198,7 @@ void admin_metrics_serve(struct admin_conn *c)
 	                  "CONNECTs refused unchecked after too many failed "
 	                  "authentications from their address or client id.",
 	                  ADMIN_SUM(n, auth_throttled));
+	admin_metrics_jwks(&b, n);
 	admin_metrics_one(&b, "tern_acl_denied_total", "counter",
 	                  "Publishes, subscriptions and wills the ACL refused.",
 	                  ADMIN_SUM(n, acl_denied));

@@ -23,9 +23,11 @@
 #include "auth_jwt.h"
 #include "auth_ldap.h"
 #include "auth_limit.h"
+#include "auth_scram.h"
 #include "conn.h"
 #include "log.h"
 #include "mqtt.h"
+#include "scram.h"
 #include "tern_err.h"
 
 #define AUTH_LINE_MAX 1024
@@ -52,10 +54,16 @@ struct auth_cache_entry {
 };
 
 struct auth {
-	uv_mutex_t lock; /* guards table */
-	struct auth_table *table;
+	uv_mutex_t lock; /* guards table and store */
+	struct auth_table *table; /* password_file (empty without one) */
+	/* the user store's users (users.h), asked after the file; NULL
+	 * until users.c sets them */
+	struct auth_table *store;
+	_Atomic size_t store_n; /* users in store, read without the lock */
+	bool file;              /* password_file is set */
 	uint64_t next_gen;
 	struct auth_hash dummy; /* verified for unknown users (timing) */
+	uint8_t secret[32];     /* auth_secret */
 	uv_mutex_t cache_lock;
 	struct auth_cache_entry cache[AUTH_CACHE_SLOTS];
 };
@@ -66,6 +74,7 @@ struct auth_job {
 	struct auth *a;
 	struct auth_table *t; /* reference */
 	const struct auth_hash *h; /* in t; NULL: unknown user */
+	bool store; /* t is the user store's table */
 	uint8_t key[32];
 	bool ok;
 	/* a wrong password takes a token from these failure buckets
@@ -119,6 +128,22 @@ int auth_hash_parse(const char *s, size_t len, struct auth_hash *h,
 	int n;
 
 	memset(h, 0, sizeof(*h));
+	if (len >= sizeof(SCRAM_PREFIX) - 1 &&
+	    memcmp(s, SCRAM_PREFIX, sizeof(SCRAM_PREFIX) - 1) == 0) {
+		struct scram_verifier v;
+
+		if (scram_verifier_parse(s, len, &v, why))
+			return TERN_EINVAL;
+		h->kind = AUTH_HASH_SCRAM_SHA256;
+		h->iterations = v.iterations;
+		memcpy(h->salt, v.salt, v.salt_len);
+		h->salt_len = v.salt_len;
+		memcpy(h->hash, v.stored_key, SCRAM_KEY_LEN);
+		memcpy(h->hash + SCRAM_KEY_LEN, v.server_key, SCRAM_KEY_LEN);
+		h->hash_len = 2 * SCRAM_KEY_LEN;
+		OPENSSL_cleanse(&v, sizeof(v));
+		return 0;
+	}
 	if (len < plen || memcmp(s, AUTH_HASH_PREFIX, plen)) {
 		*why = "hash does not start with " AUTH_HASH_PREFIX;
 		return TERN_EINVAL;
@@ -188,6 +213,17 @@ int auth_hash_make(const uint8_t *pw, size_t pw_len, uint32_t iterations,
 	return rc;
 }
 
+/* The SCRAM verifier held in h (kind AUTH_HASH_SCRAM_SHA256). */
+void auth_hash_scram(const struct auth_hash *h, struct scram_verifier *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->iterations = h->iterations;
+	memcpy(v->salt, h->salt, h->salt_len);
+	v->salt_len = h->salt_len;
+	memcpy(v->stored_key, h->hash, SCRAM_KEY_LEN);
+	memcpy(v->server_key, h->hash + SCRAM_KEY_LEN, SCRAM_KEY_LEN);
+}
+
 bool auth_hash_verify(const struct auth_hash *h, const uint8_t *pw,
 		      size_t pw_len)
 {
@@ -197,6 +233,14 @@ bool auth_hash_verify(const struct auth_hash *h, const uint8_t *pw,
 	if (pw_len > INT32_MAX || h->hash_len == 0 ||
 	    h->hash_len > sizeof(got))
 		return false;
+	if (h->kind == AUTH_HASH_SCRAM_SHA256) {
+		struct scram_verifier v;
+
+		auth_hash_scram(h, &v);
+		ok = scram_verifier_check_password(&v, pw, pw_len);
+		OPENSSL_cleanse(&v, sizeof(v));
+		return ok;
+	}
 	if (PKCS5_PBKDF2_HMAC((const char *)pw, (int)pw_len, h->salt,
 			      (int)h->salt_len, (int)h->iterations,
 			      EVP_sha512(), (int)h->hash_len, got) != 1)
@@ -277,6 +321,35 @@ static int auth_table_add(struct auth_table *t, size_t *cap, const char *name,
 	t->users[t->n].h = *h;
 	t->n++;
 	return 0;
+}
+
+struct auth_table *auth_table_new(void)
+{
+	struct auth_table *t = calloc(1, sizeof(*t));
+
+	if (t)
+		atomic_init(&t->refs, 1);
+	return t;
+}
+
+int auth_table_put(struct auth_table *t, size_t *cap, const char *name,
+		   size_t len, const char *hash, size_t hash_len,
+		   const char **why)
+{
+	struct auth_hash h;
+	int rc;
+
+	if (auth_hash_parse(hash, hash_len, &h, why))
+		return TERN_EINVAL;
+	rc = auth_table_add(t, cap, name, len, &h);
+	OPENSSL_cleanse(&h, sizeof(h));
+	return rc;
+}
+
+void auth_table_seal(struct auth_table *t)
+{
+	if (t->n > 1)
+		qsort(t->users, t->n, sizeof(*t->users), auth_user_cmp);
 }
 
 int auth_table_load(const char *path, struct auth_table **out, char *err,
@@ -369,6 +442,42 @@ static struct auth_table *auth_current(struct auth *a)
 	return t;
 }
 
+/* The user store's table (a reference), or NULL. */
+static struct auth_table *auth_current_store(struct auth *a)
+{
+	struct auth_table *t;
+
+	uv_mutex_lock(&a->lock);
+	t = a->store ? auth_table_ref(a->store) : NULL;
+	uv_mutex_unlock(&a->lock);
+	return t;
+}
+
+/* Does a username+password CONNECT meet a password provider? */
+static bool auth_passwords(struct auth *a)
+{
+	return a && (a->file || atomic_load(&a->store_n) > 0);
+}
+
+void auth_store_set(struct tern_node *n, struct auth_table *t)
+{
+	struct auth *a = n->auth;
+	struct auth_table *old;
+
+	if (!a) {
+		auth_table_unref(t);
+		return;
+	}
+	uv_mutex_lock(&a->lock);
+	/* a new generation: cached verifications of the old one are void */
+	t->gen = ++a->next_gen;
+	old = a->store;
+	a->store = t;
+	atomic_store(&a->store_n, t->n);
+	uv_mutex_unlock(&a->lock);
+	auth_table_unref(old);
+}
+
 static void auth_warn_plaintext(const struct tern_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->n_listeners; i++) {
@@ -392,11 +501,16 @@ int auth_setup(struct tern_node *n, char *err, size_t errlen)
 	int rc;
 
 	n->auth = NULL;
-	if (!cfg->password_file[0])
+	/* with a store, users may be added at run time (users.h) */
+	if (!cfg->password_file[0] && !n->store)
 		return 0;
-	rc = auth_table_load(cfg->password_file, &t, err, errlen);
-	if (rc)
-		return rc;
+	if (cfg->password_file[0]) {
+		rc = auth_table_load(cfg->password_file, &t, err, errlen);
+		if (rc)
+			return rc;
+	} else if (!(t = auth_table_new())) {
+		return TERN_ENOMEM;
+	}
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		auth_table_unref(t);
@@ -420,14 +534,19 @@ int auth_setup(struct tern_node *n, char *err, size_t errlen)
 	a->dummy.salt_len = AUTH_SALT_LEN;
 	a->dummy.hash_len = AUTH_HASH_MAX;
 	if (RAND_bytes(a->dummy.salt, AUTH_SALT_LEN) != 1 ||
-	    RAND_bytes(pw, sizeof(pw)) != 1)
+	    RAND_bytes(pw, sizeof(pw)) != 1 ||
+	    RAND_bytes(a->secret, sizeof(a->secret)) != 1)
 		memset(pw, 0x5a, sizeof(pw));
 	memcpy(a->dummy.hash, pw, sizeof(pw));
 	t->gen = ++a->next_gen;
 	a->table = t;
+	a->file = cfg->password_file[0] != '\0';
 	n->auth = a;
-	log_info("password_file %s: %zu user(s)", cfg->password_file, t->n);
-	auth_warn_plaintext(cfg);
+	if (a->file)
+		log_info("password_file %s: %zu user(s)", cfg->password_file,
+			 t->n);
+	if (a->file)
+		auth_warn_plaintext(cfg);
 	return 0;
 }
 
@@ -437,7 +556,7 @@ int auth_reload(struct tern_node *n, char *err, size_t errlen)
 	struct auth_table *t, *old;
 	int rc;
 
-	if (!a)
+	if (!a || !a->file)
 		return 0;
 	rc = auth_table_load(n->cfg.password_file, &t, err, errlen);
 	if (rc)
@@ -453,6 +572,38 @@ int auth_reload(struct tern_node *n, char *err, size_t errlen)
 	return 0;
 }
 
+int auth_lookup(struct tern_node *n, const char *user, size_t len,
+		struct auth_hash *out)
+{
+	const struct auth_hash *h;
+	struct auth_table *t;
+
+	if (!n->auth)
+		return TERN_ENOTFOUND;
+	t = auth_current(n->auth);
+	h = auth_table_find(t, user, len);
+	if (!h) {
+		/* then the user store (users.h) */
+		auth_table_unref(t);
+		t = auth_current_store(n->auth);
+		h = t ? auth_table_find(t, user, len) : NULL;
+	}
+	if (h)
+		*out = *h;
+	auth_table_unref(t);
+	return h ? 0 : TERN_ENOTFOUND;
+}
+
+bool auth_has_passwords(const struct tern_node *n)
+{
+	return auth_passwords(n->auth);
+}
+
+const uint8_t *auth_secret(const struct tern_node *n)
+{
+	return n->auth ? n->auth->secret : NULL;
+}
+
 void auth_teardown(struct tern_node *n)
 {
 	struct auth *a = n->auth;
@@ -460,6 +611,7 @@ void auth_teardown(struct tern_node *n)
 	if (!a)
 		return;
 	auth_table_unref(a->table);
+	auth_table_unref(a->store);
 	uv_mutex_destroy(&a->lock);
 	uv_mutex_destroy(&a->cache_lock);
 	OPENSSL_cleanse(a, sizeof(*a));
@@ -562,7 +714,10 @@ static enum auth_verdict auth_decided(struct conn *c,
 	struct worker_stats *st = &c->w->stats;
 	char user[96], cid[96];
 
-	if (v == AUTH_ALLOW && !c->w->node->auth && !c->w->node->jwt &&
+	if (v == AUTH_PENDING)
+		return v; /* held (jwks_url fetch): decided on the next pass */
+	if (v == AUTH_ALLOW && !auth_passwords(c->w->node->auth) &&
+	    !c->w->node->jwt &&
 	    !c->w->node->ldap && !c->auth_name)
 		return v; /* no providers: as before, not logged */
 	if (v == AUTH_ALLOW)
@@ -602,15 +757,26 @@ static void auth_on_after_work(uv_work_t *req, int status)
 {
 	struct auth_job *j = req->data;
 	struct conn *c = j->c;
+	bool stale = false;
 
-	if (status == 0 && j->ok)
+	if (status == 0 && j->ok && j->store) {
+		/* the user was changed or deleted while its password was
+		 * verified against the old record: verify again */
+		uv_mutex_lock(&j->a->lock);
+		stale = j->a->store != j->t;
+		uv_mutex_unlock(&j->a->lock);
+	}
+	if (status == 0 && j->ok && !stale)
 		auth_cache_put(j->a, j->key, j->t->gen);
-	else if (status == 0)
+	else if (status == 0 && !j->ok)
 		auth_limit_failed(j->lim, j->lim_keys, j->n_lim_keys);
 	if (c) {
 		c->auth_job = NULL;
-		c->auth_verdict = status == 0 && j->ok ? AUTH_ALLOW
-						       : AUTH_BAD_CREDENTIALS;
+		c->auth_verdict = stale ? 0
+				  : status == 0 && j->ok ? AUTH_ALLOW
+							 : AUTH_BAD_CREDENTIALS;
+		if (c->auth_verdict && j->store)
+			c->auth_verdict |= AUTH_VERDICT_STORE;
 		conn_release(c); /* the CONNECT is handled again */
 	}
 	auth_table_unref(j->t);
@@ -631,8 +797,17 @@ static bool auth_cache_ok(struct auth *a, const struct mqtt_connect *p)
 	if (!a || !p->has_username || !p->has_password)
 		return false;
 	t = auth_current(a);
-	if (auth_table_find(t, (const char *)p->username.p, p->username.len) &&
-	    auth_cache_key(p, key) == 0)
+	if (!auth_table_find(t, (const char *)p->username.p,
+			     p->username.len)) {
+		auth_table_unref(t);
+		t = auth_current_store(a);
+		if (t && !auth_table_find(t, (const char *)p->username.p,
+					  p->username.len)) {
+			auth_table_unref(t);
+			t = NULL;
+		}
+	}
+	if (t && auth_cache_key(p, key) == 0)
 		ok = auth_cache_hit(a, key, t->gen);
 	auth_table_unref(t);
 	return ok;
@@ -644,15 +819,22 @@ void auth_conn_gone(struct conn *c)
 		/* its delayed close is over (handle_connect.c) */
 		auth_limit_delay_end(c->w->node->auth_limit);
 	c->auth_verdict = 0;
-	if (c->auth_job)
+	if (c->auth_job) {
 		c->auth_job->c = NULL;
+		/* not started yet: nobody waits for it, skip the hashing
+		 * (clients that connect and leave must not queue work in
+		 * front of the ones that stay) */
+		uv_cancel((uv_req_t *)&c->auth_job->req);
+	}
 	c->auth_job = NULL;
 	auth_ldap_conn_gone(c);
+	auth_scram_conn_gone(c);
+	auth_jwt_conn_gone(c);
 }
 
 /* Queues the verification of p's password; holds c meanwhile. */
 static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
-				    const struct auth_hash *h,
+				    bool store, const struct auth_hash *h,
 				    const struct mqtt_connect *p,
 				    const uint8_t key[32])
 {
@@ -664,6 +846,7 @@ static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
 	j->c = c;
 	j->a = c->w->node->auth;
 	j->t = t;
+	j->store = store;
 	j->h = h;
 	memcpy(j->key, key, 32);
 	j->pw_len = p->password.len;
@@ -682,7 +865,8 @@ static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
 	return AUTH_PENDING;
 }
 
-/* Is p's username in the password file (which then decides, not LDAP)? */
+/* Is p's username in the password file or the user store (which then
+ * decides, not LDAP)? */
 static bool auth_in_file(struct auth *a, const struct mqtt_connect *p)
 {
 	struct auth_table *t;
@@ -694,7 +878,28 @@ static bool auth_in_file(struct auth *a, const struct mqtt_connect *p)
 	in = auth_table_find(t, (const char *)p->username.p,
 			     p->username.len) != NULL;
 	auth_table_unref(t);
+	if (!in && (t = auth_current_store(a))) {
+		in = auth_table_find(t, (const char *)p->username.p,
+				     p->username.len) != NULL;
+		auth_table_unref(t);
+	}
 	return in;
+}
+
+/* c was allowed as a user of the user store: remember who, so a change
+ * of that user reaches the connection (users_kick). */
+static bool auth_name_store(struct conn *c, const struct mqtt_connect *p)
+{
+	char *name = malloc(p->username.len + 1);
+
+	if (!name)
+		return false;
+	memcpy(name, p->username.p, p->username.len);
+	name[p->username.len] = '\0';
+	free(c->auth_name);
+	c->auth_name = name;
+	c->auth_name_src = CONN_NAME_STORE;
+	return true;
 }
 
 const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
@@ -704,8 +909,8 @@ const char *auth_user(const struct conn *c, const struct mqtt_connect *p,
 		*len = strlen(c->auth_name);
 		return c->auth_name;
 	}
-	if ((c->w->node->auth || c->w->node->ldap) && p->has_username &&
-	    p->has_password) {
+	if ((auth_passwords(c->w->node->auth) || c->w->node->ldap) &&
+	    p->has_username && p->has_password) {
 		*len = p->username.len;
 		return (const char *)p->username.p;
 	}
@@ -718,16 +923,26 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 {
 	const struct tern_config *cfg = &c->w->node->cfg;
 	struct auth *a = c->w->node->auth;
+	bool pw = auth_passwords(a), store = false;
 	const struct auth_hash *h;
 	struct auth_table *t;
 	enum auth_verdict v;
 	uint8_t key[32];
 
+	if (c->scram)
+		/* second pass: a SCRAM exchange succeeded (auth_scram.c:
+		 * only then is its CONNECT handled again) */
+		return auth_decided(c, p, id, id_len, "scram", AUTH_ALLOW);
 	if (c->auth_verdict) {
 		/* second pass: the thread pool decided (auth_decided sees
 		 * auth_verdict set: auth_on_after_work counted a failure) */
-		v = auth_decided(c, p, id, id_len, "password_file",
-				 (enum auth_verdict)c->auth_verdict);
+		store = c->auth_verdict & AUTH_VERDICT_STORE;
+		c->auth_verdict &= (uint8_t)~AUTH_VERDICT_STORE;
+		v = (enum auth_verdict)c->auth_verdict;
+		if (v == AUTH_ALLOW && store && !auth_name_store(c, p))
+			v = AUTH_BAD_CREDENTIALS;
+		v = auth_decided(c, p, id, id_len,
+				 store ? "user_store" : "password_file", v);
 		c->auth_verdict = 0;
 		return v;
 	}
@@ -747,9 +962,19 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 		return AUTH_THROTTLED;
 	}
 	if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)) {
-		/* MQTT 5 enhanced authentication: only "JWT" is known */
+		/* MQTT 5 enhanced authentication: "JWT" and "SCRAM-SHA-256" */
 		const struct mqtt_str *m = &p->props.auth_method;
 
+		if (auth_scram_is_method(m->p, m->len)) {
+			if (!auth_has_passwords(c->w->node))
+				return auth_decided(c, p, id, id_len, "scram",
+						    AUTH_BAD_METHOD);
+			v = auth_scram_connect(c, p, id, id_len);
+			return v == AUTH_PENDING
+				       ? v
+				       : auth_decided(c, p, id, id_len,
+						      "scram", v);
+		}
 		if (!c->w->node->jwt || m->len != strlen(AUTH_JWT_METHOD) ||
 		    memcmp(m->p, AUTH_JWT_METHOD, m->len) != 0)
 			return auth_decided(c, p, id, id_len, "enhanced",
@@ -767,12 +992,12 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 				    auth_jwt_connect(c, p, p->password.p,
 						     p->password.len, id,
 						     id_len));
-	if (!a && !c->w->node->ldap && c->w->node->jwt &&
+	if (!pw && !c->w->node->ldap && c->w->node->jwt &&
 	    (p->has_username || p->has_password))
 		/* credentials, but not a token, and no password provider */
 		return auth_decided(c, p, id, id_len, "jwt",
 				    AUTH_BAD_CREDENTIALS);
-	if ((!a && !c->w->node->ldap) ||
+	if ((!pw && !c->w->node->ldap) ||
 	    (!p->has_username && !p->has_password)) {
 		bool ok = cfg->allow_anonymous ||
 			  (cfg->listeners[c->listener].loopback &&
@@ -783,7 +1008,9 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 	}
 	if (!p->has_username || !p->has_password)
 		return auth_decided(c, p, id, id_len,
-				    a ? "password_file" : "ldap",
+				    !pw	     ? "ldap"
+				    : a->file ? "password_file"
+					      : "user_store",
 				    AUTH_BAD_CREDENTIALS);
 	if (c->ldap_job || (c->w->node->ldap && !auth_in_file(a, p))) {
 		/* not a password file user: LDAP, whose answer the second
@@ -793,21 +1020,45 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 			       ? v
 			       : auth_decided(c, p, id, id_len, "ldap", v);
 	}
+	/* the password file first, then the user store */
 	t = auth_current(a);
 	h = auth_table_find(t, (const char *)p->username.p, p->username.len);
+	if (!h) {
+		struct auth_table *st = auth_current_store(a);
+
+		if (st)
+			h = auth_table_find(st, (const char *)p->username.p,
+					    p->username.len);
+		/* an unknown user is judged (and timed) against the file's
+		 * table, or the store's without a file */
+		if (st && (h || !a->file)) {
+			auth_table_unref(t);
+			t = st;
+			store = true;
+		} else {
+			auth_table_unref(st);
+		}
+	}
 	if (auth_cache_key(p, key) == 0) {
 		if (h && auth_cache_hit(a, key, t->gen)) {
 			auth_table_unref(t);
+			if (store && !auth_name_store(c, p))
+				return auth_decided(c, p, id, id_len,
+						    "user_store",
+						    AUTH_BAD_CREDENTIALS);
 			return auth_decided(c, p, id, id_len,
-					    "password_file (cached)",
+					    store ? "user_store (cached)"
+						  : "password_file (cached)",
 					    AUTH_ALLOW);
 		}
-		v = auth_queue(c, t, h, p, key); /* takes t if pending */
+		/* takes t if pending */
+		v = auth_queue(c, t, store, h, p, key);
 		if (v == AUTH_PENDING)
 			return v;
 	}
 	auth_table_unref(t);
 	log_error("%s: cannot verify a password (out of memory)", c->peer);
-	return auth_decided(c, p, id, id_len, "password_file",
+	return auth_decided(c, p, id, id_len,
+			    store ? "user_store" : "password_file",
 			    AUTH_BAD_CREDENTIALS);
 }

@@ -3,7 +3,10 @@
  * hashes), the anonymous rules, and a short-lived cache of successful
  * verifications. docs/SECURITY.md describes the behaviour.
  *
- * The node owns one struct auth (n->auth, NULL without password_file). Its
+ * The node owns one struct auth (n->auth, NULL without password_file and
+ * without a store; with a store, the user store's users (users.h) are a
+ * second table asked after the file's, and a username+password CONNECT is
+ * verified once either has a user). Its
  * password table is immutable once loaded; a reload (SIGHUP) builds a new
  * one and swaps the pointer under a mutex, and every verification in flight
  * holds a reference to the table it started with.
@@ -34,8 +37,18 @@ struct tern_node;
 /* Longest "$pbkdf2-sha512$ITER$SALT$HASH" with a 64-byte salt. */
 #define AUTH_HASH_STRLEN 220
 
-/* A parsed "$pbkdf2-sha512$ITER$SALT_B64$HASH_B64". */
+enum auth_hash_kind {
+	AUTH_HASH_PBKDF2_SHA512 = 0,
+	AUTH_HASH_SCRAM_SHA256, /* a SCRAM verifier (scram.h) */
+};
+
+/*
+ * A parsed "$pbkdf2-sha512$ITER$SALT_B64$HASH_B64", or a SCRAM verifier
+ * "$scram-sha-256$ITER$SALT_B64$STOREDKEY_B64$SERVERKEY_B64" (kind
+ * AUTH_HASH_SCRAM_SHA256: hash is StoredKey || ServerKey, 64 bytes).
+ */
 struct auth_hash {
+	uint8_t kind; /* enum auth_hash_kind */
 	uint32_t iterations;
 	uint8_t salt[64];
 	size_t salt_len;
@@ -45,7 +58,8 @@ struct auth_hash {
 
 /*
  * Parses the hash text s[0..len) (standard base64 with padding; salt 8..64
- * bytes, hash 16..64 bytes, iterations AUTH_MIN..AUTH_MAX_ITERATIONS).
+ * bytes, hash 16..64 bytes, iterations AUTH_MIN..AUTH_MAX_ITERATIONS), or
+ * a SCRAM verifier (scram_verifier_parse's rules).
  * Returns 0, or TERN_EINVAL with *why set to a static reason.
  */
 int auth_hash_parse(const char *s, size_t len, struct auth_hash *h,
@@ -59,8 +73,14 @@ int auth_hash_parse(const char *s, size_t len, struct auth_hash *h,
 int auth_hash_make(const uint8_t *pw, size_t pw_len, uint32_t iterations,
 		   char *out, size_t cap);
 
+struct scram_verifier;
+
+/* The SCRAM verifier of h (kind AUTH_HASH_SCRAM_SHA256) into *v. */
+void auth_hash_scram(const struct auth_hash *h, struct scram_verifier *v);
+
 /*
- * True if pw hashes to h. Always runs the full PBKDF2 and compares in
+ * True if pw hashes to h (either kind: a SCRAM verifier is checked by
+ * deriving it again). Always runs the full PBKDF2 and compares in
  * constant time (CRYPTO_memcmp). Slow: thread pool or tests only.
  */
 bool auth_hash_verify(const struct auth_hash *h, const uint8_t *pw,
@@ -103,6 +123,42 @@ int auth_reload(struct tern_node *n, char *err, size_t errlen);
 /* Frees n->auth after the workers stopped. */
 void auth_teardown(struct tern_node *n);
 
+/*
+ * The user store's users (users.h), asked after the password file: an
+ * empty table, then auth_table_put for each user (cap: a size_t starting
+ * at 0; TERN_EINVAL with *why for a hash auth_hash_parse refuses), then
+ * auth_table_seal (sorts). auth_store_set makes t (taken) the store's
+ * table: a new generation, so cached verifications of changed or deleted
+ * users are void, and a verification in flight against the old table
+ * that succeeded is done again. No-op (t freed) without n->auth. Control
+ * thread.
+ */
+struct auth_table *auth_table_new(void);
+int auth_table_put(struct auth_table *t, size_t *cap, const char *name,
+		   size_t len, const char *hash, size_t hash_len,
+		   const char **why);
+void auth_table_seal(struct auth_table *t);
+void auth_store_set(struct tern_node *n, struct auth_table *t);
+
+/*
+ * The stored credential of user[0..len), copied into *out, from the node's
+ * password sources (the password file, then the user store, users.h).
+ * Returns 0, or TERN_ENOTFOUND (unknown user, or no password source). Any
+ * thread.
+ */
+int auth_lookup(struct tern_node *n, const char *user, size_t len,
+		struct auth_hash *out);
+
+/* Does the node have a password source (auth_lookup can find users)? */
+bool auth_has_passwords(const struct tern_node *n);
+
+/*
+ * 32 random bytes drawn at start, for answers about unknown users that
+ * must look like answers about known ones (scram_verifier_fake). NULL
+ * without a password source.
+ */
+const uint8_t *auth_secret(const struct tern_node *n);
+
 /* What auth_connect decided. 0 is "not decided" in conn->auth_verdict. */
 enum auth_verdict {
 	AUTH_ALLOW = 1,
@@ -114,6 +170,9 @@ enum auth_verdict {
 			       * not answer (LDAP down, timeout) */
 	AUTH_THROTTLED, /* CONNACK 0x9F / 5: too many failures (auth_limit.h) */
 };
+
+/* In conn->auth_verdict next to the verdict: the user store decided. */
+#define AUTH_VERDICT_STORE 0x40
 
 /*
  * Decides a CONNECT (client id id[0..id_len), for the log). Without a

@@ -147,6 +147,20 @@ static const struct config_key config_keys[] = {
 	 .names = config_jwt_matches, .def = "username",
 	 .help = "what the token's user must equal: nothing, the CONNECT "
 		 "username when one is sent, or the client id"},
+	{CONFIG_KEY(jwks_url), .type = CONFIG_STRING, .def = "",
+	 .flag = "jwks-url", .metavar = "URL",
+	 .help = "http:// or https:// URL of a JWK set of keys that sign "
+		 "client JWTs; fetched at start, every jwks_refresh seconds "
+		 "and on an unknown kid"},
+	{CONFIG_KEY(jwks_ca_file), .type = CONFIG_STRING, .def = "",
+	 .help = "PEM CA bundle jwks_url's HTTPS certificate is verified "
+		 "against; empty: the system's"},
+	{CONFIG_KEY(jwks_refresh), .type = CONFIG_U32, .min = 1,
+	 .max = 86400, .def = "300",
+	 .help = "seconds between fetches of jwks_url"},
+	{CONFIG_KEY(jwks_timeout_ms), .type = CONFIG_U32, .min = 100,
+	 .max = 60000, .def = "5000",
+	 .help = "milliseconds one fetch of jwks_url may take"},
 	{CONFIG_KEY(ldap_url), .type = CONFIG_STRING, .def = "",
 	 .help = "LDAP server (ldap://HOST:PORT or ldaps://HOST:PORT); turns "
 		 "the LDAP provider on for users not in password_file"},
@@ -1442,7 +1456,8 @@ int config_load(struct tern_config *cfg, int argc, char **argv, char **envp,
 bool config_jwt_on(const struct tern_config *cfg)
 {
 	return cfg->jwt_keys[0] || cfg->jwt_secret_file[0] ||
-	       cfg->jwks_file[0] || cfg->oauth_signing_key[0];
+	       cfg->jwks_file[0] || cfg->jwks_url[0] ||
+	       cfg->oauth_signing_key[0];
 }
 
 static const char *config_scheme_missing(enum tern_scheme s)

@@ -56,6 +56,10 @@ struct tern_config {
 	char jwt_keys[2048];      /* comma-separated PEM files */
 	char jwt_secret_file[512]; /* HMAC secret (HS256) */
 	char jwks_file[512];      /* RFC 7517 key set */
+	char jwks_url[512];       /* http(s):// RFC 7517 key set (fetched) */
+	char jwks_ca_file[512];   /* PEM CAs for an https:// jwks_url */
+	uint32_t jwks_refresh;    /* seconds between fetches */
+	uint32_t jwks_timeout_ms; /* one fetch */
 	char jwt_issuer[256];     /* "" = iss not checked */
 	char jwt_audience[256];   /* "" = tokens with aud refused */
 	char jwt_username_claim[64];

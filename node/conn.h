@@ -24,6 +24,7 @@ struct conn;
 struct ack_token;
 struct auth_job;
 struct auth_ldap_job;
+struct auth_scram;
 struct retain_stream;
 struct acl_subject;
 
@@ -79,6 +80,8 @@ enum conn_name_src {
 	CONN_NAME_NONE = 0,
 	CONN_NAME_CERT, /* tls_username_from */
 	CONN_NAME_TOKEN, /* JWT username claim */
+	CONN_NAME_STORE, /* a user of the user store (users.h) */
+	CONN_NAME_SCRAM, /* SCRAM-SHA-256 username (auth_scram.h) */
 };
 
 enum conn_state {
@@ -126,6 +129,8 @@ struct conn {
 	/* LDAP bind in flight, or its answer until the CONNECT is handled
 	 * again (auth_ldap.c) */
 	struct auth_ldap_job *ldap_job;
+	/* SCRAM exchange in progress (auth_scram.c), else NULL */
+	struct auth_scram *scram;
 	struct acl_subject *acl; /* who it is, for the ACL; NULL: no ACL */
 	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
 	/* retained messages still to send after SUBSCRIBEs (retain_stream.c);

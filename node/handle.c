@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "auth_jwt.h"
+#include "auth_scram.h"
 #include "conn.h"
 #include "log.h"
 
@@ -37,6 +38,11 @@ void handle_close(struct conn *c, uint8_t reason, const char *why)
 
 void handle_packet(struct conn *c, const struct mqtt_packet *pkt)
 {
+	if (c->state == CONN_NEW && pkt->type == MQTT_AUTH && c->scram) {
+		/* a CONNECT's SCRAM exchange (auth_scram.h) */
+		auth_scram_on_auth(c, pkt);
+		return;
+	}
 	if (c->state == CONN_NEW && pkt->type != MQTT_CONNECT) {
 		/* [MQTT-3.1.0-1] the first packet must be CONNECT */
 		log_info("%s: %s before CONNECT, closing", c->peer,
@@ -46,8 +52,9 @@ void handle_packet(struct conn *c, const struct mqtt_packet *pkt)
 	}
 	switch (pkt->type) {
 	case MQTT_CONNECT:
-		if (c->state != CONN_NEW) {
-			/* [MQTT-3.1.0-2] a second CONNECT */
+		if (c->state != CONN_NEW || c->scram) {
+			/* [MQTT-3.1.0-2] a second CONNECT (also during a
+			 * CONNECT's authentication exchange) */
 			handle_fail(c, MQTT_RC_PROTOCOL_ERROR,
 				    "second CONNECT");
 			return;
@@ -86,6 +93,10 @@ void handle_packet(struct conn *c, const struct mqtt_packet *pkt)
 		const struct mqtt_props *pr = &pkt->disconnect.props;
 		bool has_m = pr->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
 
+		if (c->auth_name_src == CONN_NAME_SCRAM) {
+			auth_scram_on_auth(c, pkt); /* re-authentication */
+			return;
+		}
 		if (!c->auth_jwt_method) {
 			/* no enhanced authentication method was agreed in
 			 * CONNECT */

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "auth_jwt.h"
 #include "auth_limit.h"
+#include "auth_scram.h"
 #include "cluster.h"
 #include "conn.h"
 #include "handle.h"
@@ -18,6 +19,7 @@
 #include "msg.h"
 #include "persist.h"
 #include "router.h"
+#include "scram.h"
 #include "session.h"
 #include "topic.h"
 
@@ -221,9 +223,9 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 	case AUTH_BAD_METHOD:
 		connect_refuse(c, MQTT_RC_BAD_AUTH_METHOD,
 			       MQTT_V3_NOT_AUTHORIZED,
-			       "unsupported authentication method (only "
-			       "\"" AUTH_JWT_METHOD "\" when JWT keys are "
-			       "configured)");
+			       "unsupported authentication method (\""
+			       AUTH_JWT_METHOD "\" needs JWT keys, \""
+			       SCRAM_METHOD "\" a password file)");
 		return;
 	case AUTH_UNAVAILABLE:
 		connect_refuse(c, MQTT_RC_SERVER_UNAVAILABLE,
@@ -400,6 +402,8 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			ap->present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
 			ap->auth_method.p = (const uint8_t *)AUTH_JWT_METHOD;
 			ap->auth_method.len = strlen(AUTH_JWT_METHOD);
+		} else if (c->scram) {
+			auth_scram_connack(c, ap); /* server-final */
 		}
 		if (assigned_id) {
 			ap->present |=
@@ -409,6 +413,7 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 		}
 	}
 	conn_send(c, &ack);
+	auth_scram_end(c); /* the exchange, if any, is over */
 	c->state = CONN_ACTIVE;
 	stat_add(&w->stats.connects, 1);
 	stat_add(&w->stats.clients_connected, 1);

@@ -24,7 +24,9 @@ bool ident_name_ok(const char *name, size_t len)
 
 static const char *ident_kind_name(enum ident_kind k)
 {
-	return k == IDENT_USER ? "user" : "OAuth client";
+	return k == IDENT_USER	 ? "user"
+	       : k == IDENT_ROLE ? "role"
+				 : "OAuth client";
 }
 
 int ident_apply(struct tern_node *n, const struct ident_cmd *cmd)

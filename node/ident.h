@@ -18,7 +18,8 @@
 struct tern_node;
 
 enum ident_kind {
-	IDENT_USER = 'U',
+	IDENT_USER = 'U',  /* users.h: {"hash": ..., "roles": [...]} */
+	IDENT_ROLE = 'R',  /* users.h: {"rules": [...]} */
 	IDENT_OAUTH_CLIENT = 'O',
 };
 

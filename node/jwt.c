@@ -986,6 +986,60 @@ out:
 	return rc;
 }
 
+int jwt_keys_add_keys(struct jwt_keys *ks, const struct jwt_keys *src)
+{
+	size_t n0 = ks->n;
+
+	if (src->n > JWT_KEYS_MAX - ks->n)
+		return TERN_ELIMIT;
+	for (size_t i = 0; i < src->n; i++) {
+		const struct jwt_key *k = &src->keys[i];
+		int rc;
+
+		if (k->pkey && !EVP_PKEY_up_ref(k->pkey)) {
+			jwt_keys_truncate(ks, n0);
+			return TERN_ENOMEM;
+		}
+		rc = jwt_keys_push(ks, k->kid, k->alg, k->pkey, k->priv,
+		                   k->secret, k->secret_len);
+		if (rc) {
+			EVP_PKEY_free(k->pkey);
+			jwt_keys_truncate(ks, n0);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int jwt_token_kid(const char *token, size_t len, char *kid, size_t cap)
+{
+	const char *d1 = len ? memchr(token, '.', len) : NULL;
+	const char *why, *s;
+	uint8_t buf[JWT_TOKEN_MAX];
+	json_t *h, *v;
+	long hn;
+	int rc = -1;
+
+	if (!d1 || len > JWT_TOKEN_MAX || cap <= JWT_KID_MAX)
+		return -1;
+	hn = jwt_b64_decode(token, (size_t)(d1 - token), buf, sizeof(buf));
+	if (hn <= 0)
+		return -1;
+	h = jwt_json_object((const char *)buf, (size_t)hn, &why);
+	if (!h)
+		return -1;
+	v = json_object_get(h, "kid");
+	s = json_string_value(v);
+	if (!v) {
+		rc = 0;
+	} else if (s && !jwt_kid_check(s)) {
+		snprintf(kid, cap, "%s", s);
+		rc = 1;
+	}
+	json_decref(h);
+	return rc;
+}
+
 /* ---- signatures ------------------------------------------------------ */
 
 /* A digest context set up to sign or verify with k, or NULL. */

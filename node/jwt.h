@@ -186,6 +186,23 @@ int jwt_keys_add_jwks_file(struct jwt_keys *ks, const char *path, char *err,
                            size_t errlen);
 
 /*
+ * Appends every key of src to ks, with its kid and pinned algorithm (the
+ * keys are shared: src may be freed afterwards; a private key stays able
+ * to sign). src is borrowed. Returns 0, TERN_ELIMIT or TERN_ENOMEM; on
+ * error ks is as it was. ks and src may not be the same set.
+ */
+int jwt_keys_add_keys(struct jwt_keys *ks, const struct jwt_keys *src);
+
+/*
+ * The "kid" of token[0..len)'s header, without verifying anything else
+ * than the header's shape: returns 1 with the kid copied (NUL-terminated)
+ * into kid[cap] (cap > JWT_KID_MAX), 0 when the header has no kid, -1
+ * when the header is not a JSON object or its kid not a string of 1 to
+ * JWT_KID_MAX bytes. Lets a caller tell an unknown key from a bad token.
+ */
+int jwt_token_kid(const char *token, size_t len, char *kid, size_t cap);
+
+/*
  * The public JWK set of ks as compact JSON: every asymmetric key with kty,
  * use "sig", alg, kid (if any) and its public members only; secrets (oct)
  * never appear. Returns 0 with *json_out a new string (free with free()),

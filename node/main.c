@@ -20,11 +20,13 @@
 #include "acl.h"
 #include "auth.h"
 #include "auth_jwt.h"
+#include "jwks_fetch.h"
 #include "auth_ldap.h"
 #include "auth_limit.h"
 #include "config.h"
 #include "log.h"
 #include "oauth.h"
+#include "users.h"
 #include "node.h"
 #include "tern_err.h"
 #include "persist.h"
@@ -51,6 +53,10 @@ static void main_on_sighup(struct tern_node *n)
 	if (auth_jwt_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: JWT key reload failed, keeping the old "
 			  "keys: %s",
+			  err);
+	if (oauth_reload(n, err, sizeof(err)))
+		log_error("SIGHUP: oauth_signing_key reload failed, keeping "
+			  "the old key: %s",
 			  err);
 	if (auth_ldap_reload(n, err, sizeof(err)))
 		log_error("SIGHUP: LDAP service password reload failed, "
@@ -172,6 +178,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(node.cfg.log_level, node.cfg.log_json);
+	/* libcurl (jwks_url) before any thread starts */
+	if (jwks_fetch_global_init()) {
+		log_error("cannot initialise libcurl");
+		return 1;
+	}
 	main_raise_nofile();
 	if (main_node_id(node.cfg.data_dir, id, sizeof(id)))
 		return 1;
@@ -214,6 +225,8 @@ int main(int argc, char **argv)
 			rc = acl_setup(&node, err, sizeof(err));
 		if (rc == 0)
 			rc = oauth_setup(&node, err, sizeof(err));
+		if (rc == 0)
+			rc = users_setup(&node, err, sizeof(err));
 		if (rc)
 			log_error("%s", err);
 	}
@@ -236,6 +249,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	admin_stop(&node);
+	users_teardown(&node); /* its writes need the workers */
 	worker_stop_all(&node);
 	tls_teardown(&node);
 	auth_teardown(&node);
@@ -250,6 +264,7 @@ out:
 	close(sigfd);
 	uv_loop_close(loop);
 	retain_store_free(node.retain);
+	jwks_fetch_global_cleanup();
 	log_info(rc ? "not started" : "stopped");
 	return rc;
 }

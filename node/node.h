@@ -37,6 +37,7 @@ struct acl;
 struct auth_jwt;
 struct auth_ldap;
 struct oauth;
+struct users;
 
 /*
  * Counters of one worker. Only the owning worker writes them (relaxed
@@ -156,6 +157,7 @@ struct tern_node {
 	struct auth_jwt *jwt; /* auth_jwt.c: JWT keys, or NULL */
 	struct auth_ldap *ldap; /* auth_ldap.c: LDAP provider, or NULL */
 	struct oauth *oauth;  /* oauth.c: token endpoint, or NULL */
+	struct users *users;  /* users.c: the user store, or NULL (no store) */
 };
 
 /* Monotonic milliseconds of the worker's loop (cached per iteration). */

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #include "admin_int.h"
 #include "auth.h"
+#include "auth_jwt.h"
 #include "ident.h"
 #include "jwt.h"
 #include "log.h"
@@ -32,15 +34,34 @@
 #define OAUTH_SCOPE_MAX 2048
 #define OAUTH_ROLES_MAX 32
 
-struct oauth {
-	struct jwt_keys *keys; /* the signing key, with its kid */
+#define OAUTH_RETIRED_MAX 4 /* previous keys still published */
+
+/* A signing key, shared by the token requests in the thread pool. */
+struct oauth_signer {
+	atomic_uint refs;
+	struct jwt_keys *keys; /* the key alone, with its kid */
 	const struct jwt_key *key;
+	char kid[17];
+};
+
+/* A previous key: published and trusted until its last token expired. */
+struct oauth_retired {
+	struct oauth_signer *sg;
+	time_t until;
+};
+
+struct oauth {
+	/* control loop: SIGHUP, the admin requests and the timer */
+	struct oauth_signer *cur;
+	struct oauth_retired old[OAUTH_RETIRED_MAX]; /* oldest first */
+	size_t n_old;
+	uv_timer_t *timer; /* drops retired keys; freed by its close cb */
 	struct auth_hash dummy; /* verified for unknown clients (timing) */
-	uv_loop_t *loop;        /* the control loop, once a request came */
+	uv_loop_t *loop;        /* the control loop */
 	unsigned pending;       /* token requests in the thread pool */
 };
 
-/* ---- setup ---------------------------------------------------------- */
+/* ---- keys ------------------------------------------------------------ */
 
 /* kid: the first 16 hex digits of SHA-256 over the public JWK set of a
  * kid-less copy of the key (stable for a key, different across keys). */
@@ -67,29 +88,36 @@ static int oauth_kid(const char *path, char *kid, size_t cap, char *err,
 	return rc;
 }
 
-int oauth_setup(struct tern_node *n, char *err, size_t errlen)
+static void oauth_signer_unref(struct oauth_signer *sg)
 {
-	const char *path = n->cfg.oauth_signing_key;
-	struct oauth *o;
-	char kid[17] = "";
+	if (sg && atomic_fetch_sub(&sg->refs, 1) == 1) {
+		jwt_keys_free(sg->keys);
+		free(sg);
+	}
+}
+
+/* Loads the private key at path. Returns 0 with *out (one reference),
+ * or TERN_ECONFIG / TERN_ENOMEM with the reason in err. */
+static int oauth_signer_load(const char *path, struct oauth_signer **out,
+			     char *err, size_t errlen)
+{
+	struct oauth_signer *sg = calloc(1, sizeof(*sg));
 	int rc;
 
-	n->oauth = NULL;
-	if (!path[0])
-		return 0;
-	o = calloc(1, sizeof(*o));
-	if (!o || !(o->keys = jwt_keys_new())) {
-		free(o);
+	*out = NULL;
+	if (!sg || !(sg->keys = jwt_keys_new())) {
+		free(sg);
 		snprintf(err, errlen, "oauth_signing_key: out of memory");
 		return TERN_ENOMEM;
 	}
-	rc = oauth_kid(path, kid, sizeof(kid), err, errlen);
+	atomic_init(&sg->refs, 1);
+	rc = oauth_kid(path, sg->kid, sizeof(sg->kid), err, errlen);
 	if (!rc)
-		rc = jwt_keys_add_pem_file(o->keys, path, kid, JWT_ALG_INFER,
-					   err, errlen);
+		rc = jwt_keys_add_pem_file(sg->keys, path, sg->kid,
+					   JWT_ALG_INFER, err, errlen);
 	if (!rc) {
-		o->key = jwt_keys_at(o->keys, 0);
-		if (!jwt_key_can_sign(o->key)) {
+		sg->key = jwt_keys_at(sg->keys, 0);
+		if (!jwt_key_can_sign(sg->key)) {
 			snprintf(err, errlen,
 				 "oauth_signing_key %s: a public key cannot "
 				 "sign tokens: give the private key",
@@ -98,19 +126,160 @@ int oauth_setup(struct tern_node *n, char *err, size_t errlen)
 		}
 	}
 	if (rc) {
-		jwt_keys_free(o->keys);
-		free(o);
+		oauth_signer_unref(sg);
 		return rc == TERN_ENOMEM ? rc : TERN_ECONFIG;
 	}
+	*out = sg;
+	return 0;
+}
+
+/* The current key and the retired ones still valid at now, as a new set
+ * (NULL: out of memory). */
+static struct jwt_keys *oauth_published(const struct oauth *o, time_t now)
+{
+	struct jwt_keys *ks = jwt_keys_new();
+
+	if (!ks || jwt_keys_add_keys(ks, o->cur->keys)) {
+		jwt_keys_free(ks);
+		return NULL;
+	}
+	for (size_t i = 0; i < o->n_old; i++)
+		if (o->old[i].until > now &&
+		    jwt_keys_add_keys(ks, o->old[i].sg->keys)) {
+			jwt_keys_free(ks);
+			return NULL;
+		}
+	return ks;
+}
+
+/* Hands the published keys to the JWT provider, which trusts them. */
+static void oauth_trust(struct tern_node *n)
+{
+	struct jwt_keys *ks = oauth_published(n->oauth, time(NULL));
+
+	if (!ks)
+		log_error("OAuth: cannot update the trusted keys: out of "
+			  "memory");
+	else
+		auth_jwt_set_oauth_keys(n, ks);
+	jwt_keys_free(ks);
+}
+
+static void oauth_on_timer(uv_timer_t *t);
+
+/* Drops the retired keys whose tokens all expired; arms the timer for
+ * the next one. */
+static void oauth_prune(struct tern_node *n)
+{
+	struct oauth *o = n->oauth;
+	time_t now = time(NULL), next = 0;
+	size_t k = 0, dropped = 0;
+
+	for (size_t i = 0; i < o->n_old; i++) {
+		if (o->old[i].until <= now) {
+			log_info("OAuth: key %s retired: its last token "
+				 "expired",
+				 o->old[i].sg->kid);
+			oauth_signer_unref(o->old[i].sg);
+			dropped++;
+			continue;
+		}
+		if (!next || o->old[i].until < next)
+			next = o->old[i].until;
+		o->old[k++] = o->old[i];
+	}
+	o->n_old = k;
+	if (dropped)
+		oauth_trust(n);
+	if (next)
+		uv_timer_start(o->timer, oauth_on_timer,
+			       (uint64_t)(next - now) * 1000 + 50, 0);
+}
+
+static void oauth_on_timer(uv_timer_t *t)
+{
+	oauth_prune(t->data);
+}
+
+static void oauth_on_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* ---- setup ---------------------------------------------------------- */
+
+int oauth_setup(struct tern_node *n, char *err, size_t errlen)
+{
+	const char *path = n->cfg.oauth_signing_key;
+	struct oauth *o;
+	int rc;
+
+	n->oauth = NULL;
+	if (!path[0])
+		return 0;
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->timer = calloc(1, sizeof(*o->timer)))) {
+		free(o);
+		snprintf(err, errlen, "oauth_signing_key: out of memory");
+		return TERN_ENOMEM;
+	}
+	rc = oauth_signer_load(path, &o->cur, err, errlen);
+	if (rc) {
+		free(o->timer);
+		free(o);
+		return rc;
+	}
+	o->loop = n->ctl_loop;
+	uv_timer_init(o->loop, o->timer);
+	o->timer->data = n;
 	o->dummy.iterations = AUTH_MIN_ITERATIONS;
 	o->dummy.salt_len = AUTH_SALT_LEN;
 	o->dummy.hash_len = AUTH_HASH_MAX;
 	RAND_bytes(o->dummy.salt, AUTH_SALT_LEN);
 	n->oauth = o;
+	oauth_trust(n);
 	log_info("OAuth token endpoint: %s key %s, tokens valid %u s%s",
-		 jwt_alg_name(jwt_key_alg(o->key)), kid,
+		 jwt_alg_name(jwt_key_alg(o->cur->key)), o->cur->kid,
 		 n->cfg.oauth_token_ttl,
 		 n->store ? "" : " (no OAuth clients: durability is none)");
+	return 0;
+}
+
+int oauth_reload(struct tern_node *n, char *err, size_t errlen)
+{
+	const struct tern_config *cfg = &n->cfg;
+	struct oauth *o = n->oauth;
+	struct oauth_signer *sg;
+	int rc;
+
+	if (!o)
+		return 0;
+	rc = oauth_signer_load(cfg->oauth_signing_key, &sg, err, errlen);
+	if (rc)
+		return rc;
+	if (!strcmp(sg->kid, o->cur->kid)) {
+		oauth_signer_unref(sg); /* the same key */
+		return 0;
+	}
+	if (o->n_old == OAUTH_RETIRED_MAX) {
+		log_warn("OAuth: key %s dropped before its tokens expired: "
+			 "more than %d rotations within a token's lifetime",
+			 o->old[0].sg->kid, OAUTH_RETIRED_MAX);
+		oauth_signer_unref(o->old[0].sg);
+		memmove(o->old, o->old + 1, sizeof(o->old[0]) * --o->n_old);
+	}
+	/* its tokens: issued up to now, valid ttl + leeway seconds (a
+	 * request being signed now extends it, oauth_on_after_work) */
+	o->old[o->n_old].sg = o->cur;
+	o->old[o->n_old].until = time(NULL) + (time_t)cfg->oauth_token_ttl +
+				 (time_t)cfg->jwt_leeway;
+	o->n_old++;
+	log_info("OAuth: signing key rotated: new tokens are signed with %s, "
+		 "key %s stays published for %u s",
+		 sg->kid, o->cur->kid, cfg->oauth_token_ttl + cfg->jwt_leeway);
+	o->cur = sg;
+	oauth_trust(n);
+	oauth_prune(n); /* arms the timer */
 	return 0;
 }
 
@@ -120,13 +289,17 @@ void oauth_teardown(struct tern_node *n)
 
 	if (!o)
 		return;
+	uv_timer_stop(o->timer);
+	uv_close((uv_handle_t *)o->timer, oauth_on_timer_closed);
 	/* requests in the thread pool read o and the store: let them end
 	 * (each is one hash, ~50 ms; bounded anyway) */
 	for (int i = 0; o->pending && i < 1000; i++)
 		uv_run(o->loop, UV_RUN_ONCE);
 	if (o->pending)
 		return; /* leaked rather than freed under a running thread */
-	jwt_keys_free(o->keys);
+	oauth_signer_unref(o->cur);
+	for (size_t i = 0; i < o->n_old; i++)
+		oauth_signer_unref(o->old[i].sg);
 	free(o);
 	n->oauth = NULL;
 }
@@ -137,6 +310,8 @@ struct oauth_work {
 	uv_work_t req;
 	struct admin_conn *c; /* NULL: went away */
 	struct tern_node *n;
+	struct oauth_signer *sg; /* the key it signs with (a reference) */
+	time_t exp;              /* of the token issued, 0: none */
 	char id[IDENT_NAME_MAX + 1];
 	char secret[OAUTH_SECRET_MAX + 1];
 	char scope[OAUTH_SCOPE_MAX + 1];
@@ -358,7 +533,9 @@ static int oauth_issue(struct oauth_work *w, json_t *granted)
 	json_decref(c);
 	if (!claims)
 		return TERN_ENOMEM;
-	rc = jwt_sign(w->n->oauth->key, claims, &token);
+	rc = jwt_sign(w->sg->key, claims, &token);
+	if (!rc)
+		w->exp = now + (time_t)cfg->oauth_token_ttl;
 	free(claims);
 	if (rc)
 		return rc;
@@ -465,6 +642,18 @@ static void oauth_on_after_work(uv_work_t *req, int status)
 	if (w->body)
 		OPENSSL_cleanse(w->body, strlen(w->body));
 	free(w->body);
+	/* signed with a key rotated meanwhile: it stays until this token
+	 * expires too */
+	for (size_t i = 0; w->exp && i < w->n->oauth->n_old; i++) {
+		struct oauth_retired *r = &w->n->oauth->old[i];
+		time_t until = w->exp + (time_t)w->n->cfg.jwt_leeway;
+
+		if (r->sg == w->sg && r->until < until) {
+			r->until = until;
+			oauth_prune(w->n);
+		}
+	}
+	oauth_signer_unref(w->sg);
 	w->n->oauth->pending--;
 	free(w);
 }
@@ -572,14 +761,16 @@ void oauth_token(struct admin_conn *c)
 	w->c = c;
 	w->n = n;
 	w->req.data = w;
+	w->sg = n->oauth->cur;
+	atomic_fetch_add(&w->sg->refs, 1);
 	oauth_peer(c, w->peer, sizeof(w->peer));
 	if (uv_queue_work(c->a->loop, &w->req, oauth_on_work,
 			  oauth_on_after_work)) {
+		oauth_signer_unref(w->sg);
 		oauth_error(c, OAUTH_WHO, 500, "server_error", "cannot queue", false);
 		goto fail;
 	}
 	c->oauth = w;
-	n->oauth->loop = c->a->loop;
 	n->oauth->pending++;
 	OPENSSL_cleanse(fsecret, sizeof(fsecret));
 	return;
@@ -599,7 +790,9 @@ void oauth_conn_gone(struct admin_conn *c)
 void oauth_jwks(struct admin_conn *c)
 {
 	struct oauth *o = c->a->n->oauth;
+	struct jwt_keys *ks;
 	char *json = NULL;
+	int rc;
 
 	if (!o) {
 		admin_http_error(c, 404, "no signing key: set "
@@ -610,7 +803,11 @@ void oauth_jwks(struct admin_conn *c)
 		admin_http_not_allowed(c, "GET, HEAD");
 		return;
 	}
-	if (jwt_keys_public_jwks(o->keys, &json)) {
+	/* the current key and the previous ones whose tokens are valid */
+	ks = oauth_published(o, time(NULL));
+	rc = ks ? jwt_keys_public_jwks(ks, &json) : TERN_ENOMEM;
+	jwt_keys_free(ks);
+	if (rc) {
 		admin_http_error(c, 500, "cannot export the key");
 		return;
 	}

@@ -10,7 +10,8 @@
  *   GET|PUT|DELETE /api/v1/oauth-clients[/ID]   (admin token)
  *
  * docs/SECURITY.md describes the behaviour; this is the admin side. The
- * signing key (oauth_signing_key, a PEM private key) is loaded at start.
+ * signing key (oauth_signing_key, a PEM private key) is loaded at start
+ * and again on SIGHUP (key rotation, oauth_reload).
  */
 #ifndef TERN_OAUTH_H
 #define TERN_OAUTH_H
@@ -25,6 +26,17 @@ struct tern_node;
  * Returns 0 or TERN_ECONFIG with the reason in err. Control thread. */
 int oauth_setup(struct tern_node *n, char *err, size_t errlen);
 void oauth_teardown(struct tern_node *n);
+
+/*
+ * Reads oauth_signing_key again (SIGHUP). A different key signs the new
+ * tokens (with its own kid); the previous one stays in the JWK set and
+ * trusted by the JWT provider until its last token expired (rotation time
+ * or the last token it signed, + oauth_token_ttl + jwt_leeway), then it is
+ * dropped (a timer on the control loop). An unreadable or public key
+ * keeps the old one: returns TERN_ECONFIG with the reason in err. Control
+ * thread.
+ */
+int oauth_reload(struct tern_node *n, char *err, size_t errlen);
 
 /* Admin routes (control loop). */
 void oauth_token(struct admin_conn *c);

@@ -37,6 +37,8 @@ struct ternctl {
 	bool discard;
 	const char *roles;  /* oauth-client add --roles */
 	const char *secret; /* oauth-client add --secret ("-": stdin) */
+	/* user / role commands (ternctl_users.c) */
+	struct ternctl_users_args ua;
 	const char *args[TERNCTL_MAX_ARGS];
 	int nargs;
 	struct ternctl_url u;
@@ -77,7 +79,22 @@ static void ternctl_usage(FILE *out)
 	      "once; - reads it\n"
 	      "                                  from standard input\n"
 	      "  oauth-client del ID\n"
-	      "  passwd FILE USER [--password P] [--iterations N]\n"
+	      "  user list | show NAME | del NAME\n"
+	      "  user add NAME [--password P] [--role R]...\n"
+	      "                                  add or replace a user of the "
+	      "node's user store\n"
+	      "                                  (prompts, or reads standard "
+	      "input, without\n"
+	      "                                  --password)\n"
+	      "  user passwd NAME [--password P] its password (live clients "
+	      "are disconnected)\n"
+	      "  user roles NAME R1,R2           its roles (\"\" for none)\n"
+	      "  role list | show NAME | del NAME\n"
+	      "  role put NAME --file RULES.yaml|json\n"
+	      "                                  add or replace a role of the "
+	      "user store\n"
+	      "  passwd FILE USER [--password P] [--iterations N] "
+	      "[--scram]\n"
 	      "                                  add or replace USER in a "
 	      "password file\n"
 	      "                                  (offline; prompts when no "
@@ -191,6 +208,17 @@ static int ternctl_args(struct ternctl *t, int argc, char **argv)
 		} else if ((v = ternctl_opt(argc, argv, &i, "--secret",
 		                            &bad))) {
 			t->secret = v;
+		} else if ((v = ternctl_opt(argc, argv, &i, "--password",
+		                            &bad))) {
+			t->ua.password = v;
+		} else if ((v = ternctl_opt(argc, argv, &i, "--role", &bad))) {
+			if (t->ua.n_roles == TERNCTL_MAX_ROLES)
+				return ternctl_usage_error("more than %d "
+				                           "--role",
+				                           TERNCTL_MAX_ROLES);
+			t->ua.roles[t->ua.n_roles++] = v;
+		} else if ((v = ternctl_opt(argc, argv, &i, "--file", &bad))) {
+			t->ua.file = v;
 		} else if ((v = ternctl_opt(argc, argv, &i, "--limit", &bad))) {
 			if (!*v || strspn(v, "0123456789") != strlen(v))
 				return ternctl_usage_error(
@@ -748,6 +776,7 @@ enum ternctl_cmd {
 	TERNCTL_OAUTH_SHOW,
 	TERNCTL_OAUTH_ADD,
 	TERNCTL_OAUTH_DEL,
+	TERNCTL_USERS, /* user / role: ternctl_users.c */
 };
 
 static bool ternctl_is(const struct ternctl *t, const char *a, const char *b,
@@ -829,11 +858,19 @@ static int ternctl_parse_cmd(struct ternctl *t, enum ternctl_cmd *cmd,
 			                           sub);
 		snprintf(path, cap, "/api/v1/oauth-clients/");
 		ternctl_url_escape(t->args[2], path, cap);
+	} else if (!strcmp(t->args[0], "user") ||
+	           !strcmp(t->args[0], "role")) {
+		*cmd = TERNCTL_USERS;
+		snprintf(path, cap, "/");
 	} else {
 		return ternctl_usage_error("unknown command or wrong "
 		                           "arguments: %s",
 		                           t->args[0]);
 	}
+	if (*cmd != TERNCTL_USERS &&
+	    (t->ua.password || t->ua.n_roles || t->ua.file))
+		return ternctl_usage_error("--password, --role and --file go "
+		                           "with user and role commands only");
 	if (!list && (t->filter || t->limit))
 		return ternctl_usage_error("--filter and --limit go with "
 		                           "list commands only");
@@ -944,6 +981,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ternctl: %s\n", err);
 		return TERNCTL_EUSAGE;
 	}
+	if (cmd == TERNCTL_USERS) {
+		t.ua.u = &t.u;
+		t.ua.url = t.url;
+		t.ua.token = t.token;
+		t.ua.json = t.json;
+		t.ua.timeout_ms = t.timeout_ms;
+		t.ua.args = t.args;
+		t.ua.nargs = t.nargs;
+		return ternctl_users(&t.ua);
+	}
 	secret[0] = 0;
 	if (cmd == TERNCTL_OAUTH_ADD) {
 		rc = ternctl_oauth_body(&t, secret, sizeof(secret), &made,
@@ -1022,6 +1069,7 @@ int main(int argc, char **argv)
 		printf("deleted OAuth client %s\n", t.args[2]);
 		break;
 	case TERNCTL_OAUTH_ADD:
+	case TERNCTL_USERS:
 		break;
 	}
 	json_decref(j);

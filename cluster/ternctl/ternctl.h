@@ -76,8 +76,8 @@ void ternctl_table_print(struct ternctl_table *t, FILE *out);
 /* ---- ternctl_passwd.c ----------------------------------------------- */
 
 /*
- * `ternctl passwd FILE USER [--password P] [--iterations N]` with argv
- * after "passwd". Offline. Returns an exit code.
+ * `ternctl passwd FILE USER [--password P] [--iterations N] [--scram]`
+ * with argv after "passwd". Offline. Returns an exit code.
  */
 int ternctl_passwd(int argc, char **argv);
 
@@ -87,5 +87,26 @@ int ternctl_passwd(int argc, char **argv);
  * (empty at EOF). 0, or -1 if the terminal cannot be set up.
  */
 int ternctl_read_secret(const char *prompt, char *buf, size_t cap);
+
+/* ---- ternctl_users.c ------------------------------------------------ */
+
+#define TERNCTL_MAX_ROLES 32
+
+struct ternctl_users_args {
+	const struct ternctl_url *u;
+	const char *url;
+	const char *token;
+	bool json;
+	int timeout_ms;
+	const char *const *args; /* "user"|"role", subcommand, ... */
+	int nargs;
+	const char *password; /* --password */
+	const char *roles[TERNCTL_MAX_ROLES]; /* --role, repeated */
+	int n_roles;
+	const char *file; /* --file */
+};
+
+/* `ternctl user ...` and `ternctl role ...`. Returns an exit code. */
+int ternctl_users(const struct ternctl_users_args *a);
 
 #endif

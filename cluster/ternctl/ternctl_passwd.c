@@ -1,8 +1,11 @@
 /*
  * ternctl_passwd.c - `ternctl passwd FILE USER [--password P]
- * [--iterations N]`: adds or replaces USER's line in a ternd password file
- * (docs/SECURITY.md). The hash is PBKDF2-SHA512 with a 16-byte random salt,
- * written as username:$pbkdf2-sha512$ITER$SALT_B64$HASH_B64. The file is
+ * [--iterations N] [--scram]`: adds or replaces USER's line in a ternd
+ * password file (docs/SECURITY.md). The hash is PBKDF2-SHA512 with a
+ * 16-byte random salt, written as
+ * username:$pbkdf2-sha512$ITER$SALT_B64$HASH_B64; with --scram it is a
+ * SCRAM-SHA-256 verifier (node/scram.h), which also accepts plain password
+ * logins. The file is
  * rewritten through a temporary file in the same directory and rename(2),
  * so ternd never reads half a file. Works offline: no node is contacted.
  */
@@ -18,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "scram.h"
 #include "ternctl.h"
 
 #define PASSWD_MIN_ITER 100000u
@@ -163,7 +167,8 @@ int ternctl_passwd(int argc, char **argv)
 	const char *file = NULL, *user = NULL, *given = NULL;
 	char pw[PASSWD_MAX_LEN], again[PASSWD_MAX_LEN];
 	char hash[256];
-	unsigned long iter = PASSWD_MIN_ITER;
+	unsigned long iter = 0;
+	bool scram = false;
 	int rc;
 
 	for (int i = 0; i < argc; i++) {
@@ -176,12 +181,13 @@ int ternctl_passwd(int argc, char **argv)
 
 			errno = 0;
 			iter = strtoul(argv[++i], &end, 10);
-			if (errno || *end || iter < PASSWD_MIN_ITER ||
-			    iter > PASSWD_MAX_ITER) {
+			if (errno || *end || !iter) {
 				fprintf(stderr, "ternctl: --iterations: "
-						"100000..10000000\n");
+						"not a number\n");
 				return TERNCTL_EUSAGE;
 			}
+		} else if (!strcmp(a, "--scram")) {
+			scram = true;
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "ternctl: passwd: unknown option %s\n",
 				a);
@@ -198,7 +204,19 @@ int ternctl_passwd(int argc, char **argv)
 	}
 	if (!file || !user) {
 		fprintf(stderr, "usage: ternctl passwd FILE USER [--password P] "
-				"[--iterations N]\n");
+				"[--iterations N] [--scram]\n");
+		return TERNCTL_EUSAGE;
+	}
+	if (!iter)
+		iter = scram ? SCRAM_DEFAULT_ITERATIONS : PASSWD_MIN_ITER;
+	if (scram && (iter < SCRAM_MIN_ITERATIONS ||
+		      iter > SCRAM_MAX_ITERATIONS)) {
+		fprintf(stderr, "ternctl: --iterations: 4096..10000000 with "
+				"--scram\n");
+		return TERNCTL_EUSAGE;
+	}
+	if (!scram && (iter < PASSWD_MIN_ITER || iter > PASSWD_MAX_ITER)) {
+		fprintf(stderr, "ternctl: --iterations: 100000..10000000\n");
 		return TERNCTL_EUSAGE;
 	}
 	if (!passwd_user_ok(user)) {
@@ -229,7 +247,11 @@ int ternctl_passwd(int argc, char **argv)
 		fprintf(stderr, "ternctl: passwd: empty password\n");
 		return TERNCTL_EUSAGE;
 	}
-	rc = passwd_hash(pw, (unsigned)iter, hash, sizeof(hash));
+	if (scram)
+		rc = scram_verifier_make((const uint8_t *)pw, strlen(pw),
+					 (uint32_t)iter, hash, sizeof(hash));
+	else
+		rc = passwd_hash(pw, (unsigned)iter, hash, sizeof(hash));
 	OPENSSL_cleanse(pw, sizeof(pw));
 	if (rc) {
 		fprintf(stderr, "ternctl: passwd: hashing failed\n");

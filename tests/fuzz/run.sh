@@ -2,12 +2,14 @@
 # run.sh [SECONDS] - build the fuzzers and run each for SECONDS (20).
 #
 # Builds, at the repository root, build-fuzz/fuzz_decode (the MQTT codec,
-# proto/*.c) and build-fuzz/fuzz_jwt (node/jwt.c with OpenSSL and jansson)
-# with libFuzzer, ASan and UBSan, then fuzzes each on a scratch copy of its
-# seeds (tests/fuzz/corpus/, tests/fuzz/corpus_jwt/) so the committed seeds
-# never grow. Both run even if the first finds something. Exits non-zero if
-# a build fails or a fuzzer finds a crash (the reproducer is left in
-# build-fuzz/: crash-* for fuzz_decode, jwt-crash-* for fuzz_jwt).
+# proto/*.c), build-fuzz/fuzz_jwt (node/jwt.c with OpenSSL and jansson) and
+# build-fuzz/fuzz_scram (node/scram.c) with libFuzzer, ASan and UBSan, then
+# fuzzes each on a scratch copy of its seeds (tests/fuzz/corpus/,
+# tests/fuzz/corpus_jwt/, tests/fuzz/corpus_scram/) so the committed seeds
+# never grow. All run even if one finds something. Exits non-zero if a
+# build fails or a fuzzer finds a crash (the reproducer is left in
+# build-fuzz/: crash-* for fuzz_decode, jwt-crash-* for fuzz_jwt,
+# scram-crash-* for fuzz_scram).
 # Works from any directory.
 set -eu
 
@@ -33,6 +35,9 @@ $cc $flags -Iproto proto/*.c tests/fuzz/fuzz_decode.c -o "$out/fuzz_decode"
 # shellcheck disable=SC2086
 $cc $flags -Iproto -Inode node/jwt.c tests/fuzz/fuzz_jwt.c \
 	-o "$out/fuzz_jwt" -lcrypto -ljansson
+# shellcheck disable=SC2086
+$cc $flags -Iproto -Inode node/scram.c proto/mqtt_util.c \
+	tests/fuzz/fuzz_scram.c -o "$out/fuzz_scram" -lcrypto
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tern-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
@@ -54,4 +59,5 @@ fuzz() {
 }
 fuzz fuzz_decode "$here/corpus" ""
 fuzz fuzz_jwt "$here/corpus_jwt" "jwt-"
+fuzz fuzz_scram "$here/corpus_scram" "scram-"
 exit "$status"

@@ -947,6 +947,18 @@ def build_disconnect(rc=None, props=None, version=4):
     return packet(DISCONNECT, 0, body)
 
 
+def build_auth(reason, method=None, data=None, props=None):
+    """MQTT 5 AUTH (3.15): reason code, the Authentication Method and Data
+    properties (when given) and any further properties."""
+    p = list(props or [])
+    if method is not None:
+        p.append((AUTH_METHOD, method))
+    if data is not None:
+        p.append((AUTH_DATA, data.encode() if isinstance(data, str)
+                  else bytes(data)))
+    return packet(AUTH, 0, bytes([reason]) + encode_props(p))
+
+
 class Reader:
     def __init__(self, data):
         self.d = data

@@ -704,8 +704,10 @@ class UnavailableTests(LdapCase):
 
     def setUp(self):
         name = self._testMethodName
+        # a long timeout, so that "answered before the timeout" does not
+        # depend on how loaded the machine is
         self.settings = {"ldap_bind_dn": "uid=%u," + PEOPLE,
-                         "ldap_timeout_ms": 1000}
+                         "ldap_timeout_ms": 4000}
         if "down" in name:
             self.settings["ldap_url"] = "ldap://127.0.0.1:%d" % free_port()
         elif "never_answers" in name:
@@ -730,7 +732,8 @@ class UnavailableTests(LdapCase):
                 t0 = time.monotonic()
                 port = self.refused("alice", "wonderland", version=v,
                                     expect_rc=rc)
-                self.assertLess(time.monotonic() - t0, 1.5)
+                self.assertLess(time.monotonic() - t0, 3.0,
+                                "waited for ldap_timeout_ms")
                 self.wait_log_re(r"127\.0\.0\.1:%d: LDAP unavailable: "
                                  r"bind as .*Can't contact LDAP server"
                                  % port)
@@ -749,17 +752,15 @@ class UnavailableTests(LdapCase):
         self.assertTrue(wait_until(lambda: self.hole.conns, 2),
                         "no LDAP connection")
         for _ in range(3):
-            t1 = time.monotonic()
             self.assert_broker_serves()
-            self.assertLess(time.monotonic() - t1, 0.5)
-        self.assertLess(time.monotonic() - t0, 1.0, "the bind was over "
+        self.assertLess(time.monotonic() - t0, 3.5, "the bind was over "
                         "before the other clients were served")
-        got = c.wait_closed(timeout=5)
+        got = c.wait_closed(timeout=10)
         waited = time.monotonic() - t0
         self.assertEqual([(p.type, p.rc) for p in got],
                          [(CONNACK, V5_SERVER_UNAVAILABLE)])
-        self.assertGreater(waited, 0.8)
-        self.assertLess(waited, 3.0)
+        self.assertGreater(waited, 3.5)
+        self.assertLess(waited, 9.0)
         self.wait_log_re(r"LDAP unavailable: bind as .*: (Timed out|Can't "
                          r"contact LDAP server)")
 

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -1091,6 +1092,78 @@ class NoStoreTests(OAuthCase):
 
     def test_jwks_still_published(self):
         self.assertEqual(self.jwks()["keys"][0]["alg"], "ES256")
+
+
+# ---------------------------------------------------------------------------
+# Signing-key rotation
+
+
+class RotationTests(OAuthCase):
+    """"Key rotation: write the new key over oauth_signing_key and send
+    SIGHUP. New tokens are signed with the new key (its own kid); the
+    previous public key stays in /.well-known/jwks.json, and tokens signed
+    with it keep connecting, until the last of them expired." P-256 key,
+    oauth_token_ttl 60, jwt_leeway 0 (so the old key goes 60 s after the
+    rotation)."""
+
+    more = {"oauth_token_ttl": 60, "jwt_leeway": 0, "auth_fail_burst": 0}
+    acl = False
+
+    def sighup(self):
+        self.broker.proc.send_signal(signal.SIGHUP)
+
+    def kids(self):
+        return [k.get("kid") for k in self.jwks()["keys"]]
+
+    def test_rotation(self):
+        cid, secret = self.new_client()
+        a = self.get_token(cid, secret)["access_token"]
+        kid_a = unverified(a)[0]["kid"]
+        self.assertEqual(self.kids(), [kid_a])
+        self.raw_with_token(cid, a).disconnect()
+
+        # a new key file (written aside, renamed over the old one) + HUP
+        new = make_key(tempfile.mkdtemp(dir=self.tmp), "ec")
+        os.replace(new, self.key_path)
+        self.sighup()
+        self.assertTrue(wait_until(lambda: len(self.kids()) == 2),
+                        self.kids())
+        self.assertIn(kid_a, self.kids())
+        b = self.get_token(cid, secret)["access_token"]
+        kid_b = unverified(b)[0]["kid"]
+        self.assertNotEqual(kid_a, kid_b)
+        self.assertEqual(sorted(self.kids()), sorted([kid_a, kid_b]))
+        # both verify against the published set, both connect
+        self.verify(a)
+        self.verify(b)
+        self.raw_with_token(cid, a).disconnect()
+        self.raw_with_token(cid, b, version=4).disconnect()
+
+        # a broken key file keeps the current key, and says why
+        before = len(self.broker.read_log())
+        with open(self.key_path, "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\nAAAA\n"
+                    "-----END PRIVATE KEY-----\n")
+        self.sighup()
+        self.assertTrue(wait_until(lambda: re.search(
+            r" ERROR .*oauth_signing_key.*%s" % re.escape(self.key_path),
+            self.broker.read_log()[before:])), self.broker.read_log()[before:])
+        c = self.get_token(cid, secret)["access_token"]
+        self.assertEqual(unverified(c)[0]["kid"], kid_b)
+        self.assertEqual(sorted(self.kids()), sorted([kid_a, kid_b]))
+
+        # A expires 60 s after it was issued: then its key goes
+        self.assertTrue(wait_until(lambda: self.kids() == [kid_b],
+                                   timeout=80, interval=0.5), self.kids())
+        r = self.raw()
+        ack = r.connect(unique("m"), version=5, username=cid,
+                        password=a.encode(), expect_rc=None)
+        self.assertEqual(ack.rc, 0x86)
+        # (c may have expired by now too: a fresh token of the new key)
+        d = self.get_token(cid, secret)["access_token"]
+        self.assertEqual(unverified(d)[0]["kid"], kid_b)
+        self.raw_with_token(cid, d).disconnect()
+        self.wait_log(r"OAuth: key %s retired" % kid_a)
 
 
 # ---------------------------------------------------------------------------

@@ -1830,3 +1830,76 @@ Test(jwt_openssl_cli, openssl_verifies_our_tokens)
 		rm_rf(dir);
 	}
 }
+
+/* ---- jwt_token_kid and jwt_keys_add_keys ------------------------------ */
+
+Test(jwt_token_kid, reads_the_header_kid_only)
+{
+	char kid[JWT_KID_MAX + 1], *t, long_kid[JWT_KID_MAX + 2], *hdr;
+	const char *pay = "{\"sub\":\"a\",\"exp\":1700000060}";
+
+	t = hs256_token("{\"alg\":\"HS256\",\"kid\":\"k-1\"}", pay, SECRET, 32);
+	cr_assert_eq(jwt_token_kid(t, strlen(t), kid, sizeof(kid)), 1);
+	cr_assert_str_eq(kid, "k-1");
+	free(t);
+	t = hs256_token("{\"alg\":\"HS256\"}", pay, SECRET, 32);
+	cr_assert_eq(jwt_token_kid(t, strlen(t), kid, sizeof(kid)), 0);
+	free(t);
+	/* a kid that is not a string, empty, or too long */
+	t = hs256_token("{\"alg\":\"HS256\",\"kid\":7}", pay, SECRET, 32);
+	cr_assert_eq(jwt_token_kid(t, strlen(t), kid, sizeof(kid)), -1);
+	free(t);
+	t = hs256_token("{\"alg\":\"HS256\",\"kid\":\"\"}", pay, SECRET, 32);
+	cr_assert_eq(jwt_token_kid(t, strlen(t), kid, sizeof(kid)), -1);
+	free(t);
+	memset(long_kid, 'x', sizeof(long_kid) - 1);
+	long_kid[sizeof(long_kid) - 1] = '\0';
+	hdr = xasprintf("{\"alg\":\"HS256\",\"kid\":\"%s\"}", long_kid);
+	t = hs256_token(hdr, pay, SECRET, 32);
+	cr_assert_eq(jwt_token_kid(t, strlen(t), kid, sizeof(kid)), -1);
+	free(t);
+	free(hdr);
+	/* not a token, a header that is not JSON, a too small buffer */
+	cr_assert_eq(jwt_token_kid("abc", 3, kid, sizeof(kid)), -1);
+	cr_assert_eq(jwt_token_kid("", 0, kid, sizeof(kid)), -1);
+	cr_assert_eq(jwt_token_kid("bm9wZQ.e30.AA", 13, kid, sizeof(kid)), -1);
+	cr_assert_eq(jwt_token_kid("e30.e30.AA", 10, kid, 8), -1);
+	cr_assert_eq(jwt_token_kid("e30.e30.AA", 10, kid, sizeof(kid)), 0);
+}
+
+Test(jwt_keys_add_keys, shares_keys_with_kid_and_pin)
+{
+	struct jwt_keys *a = hs_keys(), *b = jwt_keys_new(), *full;
+	EVP_PKEY *pk = gen_key(JWT_ES256);
+	char *priv = pem_of(pk, true), *tok;
+	struct jwt_keys *es = pem_keys(priv, "e1", JWT_ES256);
+	struct jwt_claims c;
+
+	tok = sign(es, 0, "{\"sub\":\"alice\",\"exp\":1700000060}");
+	cr_assert_eq(jwt_keys_add_keys(b, a), 0);
+	cr_assert_eq(jwt_keys_add_keys(b, es), 0);
+	cr_assert_eq(jwt_keys_count(b), jwt_keys_count(a) + 1);
+	jwt_keys_free(es); /* b keeps its own reference */
+	cr_assert_str_eq(jwt_key_kid(jwt_keys_find(b, "e1")), "e1");
+	cr_assert_eq(jwt_key_alg(jwt_keys_find(b, "e1")), JWT_ES256);
+	cr_assert(jwt_key_can_sign(jwt_keys_find(b, "e1")));
+	VERIFY(b, tok, NULL, NOW, JWT_OK, &c);
+	cr_assert_str_eq(c.sub, "alice");
+	jwt_keys_free(b);
+
+	/* a set that would pass JWT_KEYS_MAX is left as it was */
+	full = jwt_keys_new();
+	while (jwt_keys_count(full) + jwt_keys_count(a) <= JWT_KEYS_MAX)
+		cr_assert_eq(jwt_keys_add_keys(full, a), 0);
+	{
+		size_t n = jwt_keys_count(full);
+
+		cr_assert_eq(jwt_keys_add_keys(full, a), TERN_ELIMIT);
+		cr_assert_eq(jwt_keys_count(full), n);
+	}
+	jwt_keys_free(full);
+	jwt_keys_free(a);
+	free(tok);
+	free(priv);
+	EVP_PKEY_free(pk);
+}
