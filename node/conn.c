@@ -23,7 +23,7 @@
 
 struct conn_wreq {
 	uv_write_t req;
-	struct outbuf out;
+	struct outbuf *out;
 };
 
 static void conn_on_close(uv_handle_t *h);
@@ -32,13 +32,77 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 
 /* ---- output -------------------------------------------------------- */
 
-static void outbuf_release(struct outbuf *o)
+/* Pooled buffers per worker, and the most memory one keeps there. */
+#define CONN_OUT_POOL 256
+#define CONN_OUT_KEEP (64u * 1024)
+
+static struct outbuf *outbuf_get(struct worker *w)
 {
+	struct outbuf *o = w->out_free;
+
+	if (!o)
+		return calloc(1, sizeof(*o));
+	w->out_free = o->next_free;
+	w->n_out_free--;
+	o->next_free = NULL;
+	return o;
+}
+
+/* Gives o back to w's pool: messages unreferenced, large arrays freed. */
+static void outbuf_put(struct worker *w, struct outbuf *o)
+{
+	if (!o)
+		return;
 	for (uint32_t i = 0; i < o->nsegs; i++)
 		msg_unref(o->segs[i].m);
-	free(o->data);
-	free(o->segs);
-	memset(o, 0, sizeof(*o));
+	o->len = o->nsegs = 0;
+	if (w->n_out_free >= CONN_OUT_POOL) {
+		free(o->data);
+		free(o->segs);
+		free(o);
+		return;
+	}
+	if (o->cap > CONN_OUT_KEEP) {
+		free(o->data);
+		o->data = NULL;
+		o->cap = 0;
+	}
+	if (o->capsegs * sizeof(*o->segs) > CONN_OUT_KEEP) {
+		free(o->segs);
+		o->segs = NULL;
+		o->capsegs = 0;
+	}
+	o->next_free = w->out_free;
+	w->out_free = o;
+	w->n_out_free++;
+}
+
+void conn_outbufs_free(struct worker *w)
+{
+	struct outbuf *o;
+
+	while ((o = w->out_free)) {
+		w->out_free = o->next_free;
+		free(o->data);
+		free(o->segs);
+		free(o);
+	}
+	w->n_out_free = 0;
+}
+
+/* c's output buffer, taken from the pool on first use; NULL on ENOMEM. */
+static struct outbuf *conn_outbuf(struct conn *c)
+{
+	if (!c->out)
+		c->out = outbuf_get(c->w);
+	return c->out;
+}
+
+/* c's queued output goes back to the pool unsent. */
+static void conn_out_drop(struct conn *c)
+{
+	outbuf_put(c->w, c->out);
+	c->out = NULL;
 }
 
 static struct outseg *outbuf_seg(struct outbuf *o)
@@ -130,7 +194,7 @@ void conn_send(struct conn *c, const struct mqtt_packet *pkt)
 			return;
 		}
 	}
-	p = outbuf_reserve(&c->out, (uint32_t)n);
+	p = conn_outbuf(c) ? outbuf_reserve(c->out, (uint32_t)n) : NULL;
 	if (!p) {
 		log_error("out of memory queueing %s", mqtt_type_name(pkt->type));
 		return;
@@ -144,14 +208,25 @@ void conn_send(struct conn *c, const struct mqtt_packet *pkt)
  * Topic alias policy (server to client): the first alias_max distinct
  * topics get aliases in order; later topics go out in full.
  */
+struct conn_ext *conn_ext(struct conn *c)
+{
+	if (!c->x)
+		c->x = calloc(1, sizeof(*c->x));
+	return c->x;
+}
+
 struct conn_aliases *conn_aliases(struct conn *c)
 {
-	if (!c->aliases) {
-		c->aliases = calloc(1, sizeof(*c->aliases));
-		if (c->aliases)
-			strmap_init(&c->aliases->out);
+	struct conn_ext *x = conn_ext(c);
+
+	if (!x)
+		return NULL;
+	if (!x->aliases) {
+		x->aliases = calloc(1, sizeof(*x->aliases));
+		if (x->aliases)
+			strmap_init(&x->aliases->out);
 	}
-	return c->aliases;
+	return x->aliases;
 }
 
 static uint16_t conn_alias_for(struct conn *c, const struct msg *m, bool *known)
@@ -237,18 +312,20 @@ int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
 		}
 	}
 	if (m->payload_len <= CONN_COPY_PAYLOAD_MAX) {
-		dst = outbuf_reserve(&c->out, (uint32_t)total);
+		dst = conn_outbuf(c) ? outbuf_reserve(c->out, (uint32_t)total)
+				     : NULL;
 		if (!dst)
 			return TERN_ENOMEM;
 		mqtt_encode(&pkt, c->version, dst, total);
 	} else {
 		struct outseg *s;
 
-		dst = outbuf_reserve(&c->out, (uint32_t)head);
+		dst = conn_outbuf(c) ? outbuf_reserve(c->out, (uint32_t)head)
+				     : NULL;
 		if (!dst)
 			return TERN_ENOMEM;
 		mqtt_encode_publish_head(&pkt, c->version, dst, head, &total);
-		s = outbuf_seg(&c->out);
+		s = outbuf_seg(c->out);
 		if (!s)
 			return TERN_ENOMEM; /* head without payload: stream
 					     * is broken, close it */
@@ -275,33 +352,33 @@ static void conn_on_write(uv_write_t *req, int status)
 	struct conn *c = req->handle->data;
 
 	(void)status; /* a failed write shows up as a read error */
-	outbuf_release(&wr->out);
+	outbuf_put(req->handle->loop->data, wr->out);
 	free(wr);
 	/* the socket caught up: send what waited for it */
 	if (c && c->s && c->s->queue && conn_writable(c))
 		session_drain(c->s);
-	if (c && c->retained)
+	if (c && conn_retained(c))
 		retain_stream_on_drained(c);
 }
 
 static void conn_flush(struct conn *c)
 {
-	struct outbuf *o = &c->out;
+	struct outbuf *o = c->out;
 	uv_buf_t stackbufs[64], *bufs = stackbufs;
 	struct conn_wreq *wr;
 	size_t skip;
 	int n;
 
-	if (!o->nsegs)
+	if (!o || !o->nsegs)
 		return;
 	if (uv_is_closing((uv_handle_t *)&c->tcp)) {
-		outbuf_release(o);
+		conn_out_drop(c);
 		return;
 	}
 	if (o->nsegs > 64) {
 		bufs = malloc(o->nsegs * sizeof(*bufs));
 		if (!bufs) {
-			outbuf_release(o);
+			conn_out_drop(c);
 			return;
 		}
 	}
@@ -316,37 +393,37 @@ static void conn_flush(struct conn *c)
 
 		if (c->xl->ops[top]->output(c, top, bufs, o->nsegs))
 			conn_close(c, 0, true);
-		outbuf_release(o);
+		conn_out_drop(c);
 		goto out;
 	}
 	/* a retained stream goes on from the write callback: make sure
 	 * there is one (uv_write still writes at once if it can) */
-	n = c->retained ? UV_EAGAIN
+	n = conn_retained(c) ? UV_EAGAIN
 			: uv_try_write((uv_stream_t *)&c->tcp, bufs, o->nsegs);
 	skip = n > 0 ? (size_t)n : 0;
 	uint32_t first = 0;
 	while (first < o->nsegs && skip >= bufs[first].len)
 		skip -= bufs[first++].len;
 	if (first == o->nsegs) {
-		outbuf_release(o);
+		conn_out_drop(c);
 		goto out;
 	}
 	if (n < 0 && n != UV_EAGAIN) {
-		outbuf_release(o);
+		conn_out_drop(c);
 		goto out;
 	}
 	bufs[first].base += skip;
 	bufs[first].len -= skip;
 	wr = malloc(sizeof(*wr));
 	if (!wr) {
-		outbuf_release(o);
+		conn_out_drop(c);
 		goto out;
 	}
-	wr->out = *o;
-	memset(o, 0, sizeof(*o));
+	wr->out = o;
+	c->out = NULL;
 	if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs + first,
-		     wr->out.nsegs - first, conn_on_write)) {
-		outbuf_release(&wr->out);
+		     o->nsegs - first, conn_on_write)) {
+		outbuf_put(c->w, o);
 		free(wr);
 	}
 out:
@@ -366,7 +443,7 @@ static void conn_on_raw_write(uv_write_t *req, int status)
 
 	(void)status;
 	free(req);
-	if (c && c->retained)
+	if (c && conn_retained(c))
 		retain_stream_on_drained(c);
 }
 
@@ -386,7 +463,7 @@ int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
 	if (!total)
 		return 0;
 	/* as in conn_flush: a retained stream needs the write callback */
-	rc = c->retained ? UV_EAGAIN
+	rc = conn_retained(c) ? UV_EAGAIN
 			 : uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
 	if (rc < 0 && rc != UV_EAGAIN)
 		return TERN_EIO;
@@ -465,30 +542,51 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->w->rbuf, CONN_READ_BUF);
 }
 
+/* A partial packet kept between reads (its sizes live here, not in every
+ * idle connection). */
+struct conn_rbuf {
+	uint32_t len, cap;
+	uint8_t data[];
+};
+
+/* Makes room for cap bytes in c's kept buffer (contents kept). */
+static int conn_rbuf_reserve(struct conn *c, size_t cap)
+{
+	struct conn_rbuf *b;
+
+	if (c->rb && c->rb->cap >= cap)
+		return 0;
+	if (cap > UINT32_MAX - sizeof(*b))
+		return TERN_ENOMEM;
+	b = realloc(c->rb, sizeof(*b) + cap);
+	if (!b)
+		return TERN_ENOMEM;
+	if (!c->rb)
+		b->len = 0;
+	b->cap = (uint32_t)cap;
+	c->rb = b;
+	return 0;
+}
+
 /* Keeps bytes [p, p+n) for the next read. */
 static int conn_keep(struct conn *c, const uint8_t *p, size_t n)
 {
-	if (n == 0) {
-		free(c->rbuf);
-		c->rbuf = NULL;
-		c->rlen = c->rcap = 0;
-		return 0;
-	}
-	if (p >= c->rbuf && c->rbuf && p < c->rbuf + c->rcap) {
-		memmove(c->rbuf, p, n);
-		c->rlen = (uint32_t)n;
-		return 0;
-	}
-	if (n > c->rcap) {
-		uint8_t *b = realloc(c->rbuf, n);
+	struct conn_rbuf *b = c->rb;
 
-		if (!b)
-			return TERN_ENOMEM;
-		c->rbuf = b;
-		c->rcap = (uint32_t)n;
+	if (n == 0) {
+		free(b);
+		c->rb = NULL;
+		return 0;
 	}
-	memcpy(c->rbuf, p, n);
-	c->rlen = (uint32_t)n;
+	if (b && p >= b->data && p < b->data + b->cap) {
+		memmove(b->data, p, n);
+		b->len = (uint32_t)n;
+		return 0;
+	}
+	if (conn_rbuf_reserve(c, n))
+		return TERN_ENOMEM;
+	memcpy(c->rb->data, p, n);
+	c->rb->len = (uint32_t)n;
 	return 0;
 }
 
@@ -530,8 +628,8 @@ static void conn_process(struct conn *c, const uint8_t *data, size_t len)
 			conn_protocol_fail(c, rc);
 			return;
 		}
-		c->cur = data + off;
-		c->cur_avail = len - off;
+		c->w->cur = data + off;
+		c->w->cur_avail = len - off;
 		off += used;
 		stat_add(&c->w->stats.bytes_in, used);
 		if (c->keepalive)
@@ -550,37 +648,31 @@ static void conn_process(struct conn *c, const uint8_t *data, size_t len)
 	if (c->state != CONN_CLOSING && conn_keep(c, data + off, len - off))
 		conn_close(c, MQTT_RC_UNSPECIFIED, true);
 	/* an acknowledgement may have made room for retained messages */
-	if (c->retained)
+	if (conn_retained(c))
 		retain_stream_on_drained(c);
 }
 
 /* MQTT bytes in: joins them to a kept partial packet and processes. */
 static void conn_feed(struct conn *c, const uint8_t *data, size_t nread)
 {
-	if (c->state == CONN_CLOSING || c->moved)
+	if (c->state == CONN_CLOSING || c->moved || !nread)
 		return;
-	if (c->rlen || c->held) {
-		size_t need = c->rlen + nread;
+	if (c->rb || c->held) {
+		size_t have = c->rb ? c->rb->len : 0, need = have + nread;
+		/* geometric growth: a large packet arrives in many reads */
+		size_t cap = c->rb && (size_t)c->rb->cap * 2 > need
+				     ? (size_t)c->rb->cap * 2
+				     : need;
 
-		if (need > c->rcap) {
-			/* geometric growth: a large packet arrives in many
-			 * reads */
-			size_t cap = (size_t)c->rcap * 2 > need
-					     ? (size_t)c->rcap * 2
-					     : need;
-			uint8_t *b = realloc(c->rbuf, cap);
-
-			if (!b) {
-				conn_close(c, MQTT_RC_UNSPECIFIED, true);
-				return;
-			}
-			c->rbuf = b;
-			c->rcap = (uint32_t)cap;
+		if (need > (c->rb ? c->rb->cap : 0) &&
+		    conn_rbuf_reserve(c, cap)) {
+			conn_close(c, MQTT_RC_UNSPECIFIED, true);
+			return;
 		}
-		memcpy(c->rbuf + c->rlen, data, nread);
-		c->rlen = (uint32_t)need;
+		memcpy(c->rb->data + have, data, nread);
+		c->rb->len = (uint32_t)need;
 		if (!c->held)
-			conn_process(c, c->rbuf, need);
+			conn_process(c, c->rb->data, need);
 	} else {
 		conn_process(c, data, nread);
 	}
@@ -611,25 +703,31 @@ static void conn_maybe_pause(struct conn *c)
 	c->published = false;
 	if (c->paused || !worker_congested(w->node, false))
 		return;
+	if (w->n_paused == w->cap_paused) {
+		uint32_t cap = w->cap_paused ? w->cap_paused * 2 : 16;
+		struct conn **a = realloc(w->paused, cap * sizeof(*a));
+
+		if (!a)
+			return; /* not paused: the inbox bound still holds */
+		w->paused = a;
+		w->cap_paused = cap;
+	}
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->paused = true;
-	c->paused_next = w->paused;
-	w->paused = c;
+	w->paused[w->n_paused++] = c;
 }
 
 void conn_settle_acks(struct conn *c)
 {
-	if (c->acks && c->state == CONN_ACTIVE)
+	if (c->x && c->x->acks && c->state == CONN_ACTIVE)
 		persist_commit(c->w);
 }
 
 void conn_resume_all(struct worker *w)
 {
-	struct conn *c;
+	while (w->n_paused) {
+		struct conn *c = w->paused[--w->n_paused];
 
-	while ((c = w->paused)) {
-		w->paused = c->paused_next;
-		c->paused_next = NULL;
 		c->paused = false;
 		if (c->state == CONN_ACTIVE &&
 		    uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc,
@@ -654,20 +752,21 @@ void conn_release(struct conn *c)
 		conn_close(c, 0, true);
 		return;
 	}
-	if (c->rlen)
-		conn_process(c, c->rbuf, c->rlen);
+	if (c->rb)
+		conn_process(c, c->rb->data, c->rb->len);
 }
 
 static void conn_unpause(struct conn *c)
 {
-	struct conn **pp = &c->w->paused;
+	struct worker *w = c->w;
 
 	if (!c->paused)
 		return;
-	while (*pp && *pp != c)
-		pp = &(*pp)->paused_next;
-	if (*pp)
-		*pp = c->paused_next;
+	for (uint32_t i = 0; i < w->n_paused; i++)
+		if (w->paused[i] == c) {
+			w->paused[i] = w->paused[--w->n_paused];
+			break;
+		}
 	c->paused = false;
 }
 
@@ -724,6 +823,21 @@ static struct conn *conn_new(struct worker *w, unsigned listener)
 	return c;
 }
 
+/* "ip:port" into c->peer, cut if it does not fit (inet_ntop's forms of
+ * real addresses all do). */
+static void conn_set_peer(struct conn *c, const char *ip, int port)
+{
+	char buf[80];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%s:%d", ip, port);
+	n = strlen(buf);
+	if (n >= sizeof(c->peer))
+		n = sizeof(c->peer) - 1;
+	memcpy(c->peer, buf, n);
+	c->peer[n] = 0;
+}
+
 static void conn_start(struct conn *c)
 {
 	struct sockaddr_storage ss;
@@ -746,7 +860,7 @@ static void conn_start(struct conn *c)
 		} else {
 			snprintf(ip, sizeof(ip), "local");
 		}
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+		conn_set_peer(c, ip, port);
 	}
 	if (uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc,
 			  conn_on_read))
@@ -809,7 +923,7 @@ void conn_adopt(struct worker *w, int fd, uint8_t *bytes, size_t len,
 int conn_handoff(struct conn *c, uint32_t to)
 {
 	struct worker *w = c->w;
-	struct wmsg *wm = worker_msg_new(WMSG_HANDOFF, c->cur_avail);
+	struct wmsg *wm = worker_msg_new(WMSG_HANDOFF, w->cur_avail);
 	uv_os_fd_t fd;
 	int nfd;
 
@@ -823,8 +937,8 @@ int conn_handoff(struct conn *c, uint32_t to)
 	wm->xl = c->xl; /* the layers' state moves with the socket */
 	c->xl = NULL;
 	wm->listener = c->listener;
-	wm->len1 = c->cur_avail;
-	memcpy(wm->data, c->cur, c->cur_avail);
+	wm->len1 = w->cur_avail;
+	memcpy(wm->data, w->cur, w->cur_avail);
 	snprintf(wm->peer, sizeof(wm->peer), "%s", c->peer);
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	c->moved = true; /* tells conn_process to stop */
@@ -923,9 +1037,9 @@ static void conn_on_close(uv_handle_t *h)
 		if (*pp)
 			*pp = c->dirty_next;
 	}
-	outbuf_release(&c->out);
-	if (c->aliases) {
-		struct conn_aliases *a = c->aliases;
+	conn_out_drop(c);
+	if (c->x && c->x->aliases) {
+		struct conn_aliases *a = c->x->aliases;
 
 		for (size_t i = 0; strmap_next(&a->out, &i, &key, &klen, &val);)
 			free((char *)key);
@@ -935,9 +1049,10 @@ static void conn_on_close(uv_handle_t *h)
 		free(a->in);
 		free(a);
 	}
-	free(c->rbuf);
+	free(c->rb);
 	free(c->auth_name);
 	retain_stream_free(c); /* closed without conn_close (shutdown) */
+	free(c->x);
 	acl_subject_free(c->acl);
 	auth_conn_gone(c);
 	conn_layers_free(c->xl);

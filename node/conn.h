@@ -76,6 +76,24 @@ struct conn_aliases {
 /* The connection's alias tables, created on first use; NULL on ENOMEM. */
 struct conn_aliases *conn_aliases(struct conn *c);
 
+/*
+ * What only some connections need, allocated on first use (conn_ext) and
+ * freed with the connection, so that an idle client carries one pointer
+ * for all of it (idle memory per connection is a tracked figure).
+ */
+struct conn_ext {
+	/* topic aliases, allocated on first use (most clients never use
+	 * them) */
+	struct conn_aliases *aliases;
+	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
+	/* retained messages still to send after SUBSCRIBEs (retain_stream.c);
+	 * while set, every write ends with a callback that continues it */
+	struct retain_stream *retained;
+};
+
+/* c's extension, created on first use; NULL on ENOMEM. */
+struct conn_ext *conn_ext(struct conn *c);
+
 enum conn_name_src {
 	CONN_NAME_NONE = 0,
 	CONN_NAME_CERT, /* tls_username_from */
@@ -97,11 +115,14 @@ struct outseg {
 	struct msg *m;      /* reference held for ext */
 };
 
+/* Output waiting for the flush; taken from the worker's pool when the
+ * first byte is queued and given back, memory and all, once written. */
 struct outbuf {
 	uint8_t *data;
 	uint32_t len, cap;
 	struct outseg *segs;
 	uint32_t nsegs, capsegs;
+	struct outbuf *next_free;
 };
 
 struct conn {
@@ -111,16 +132,11 @@ struct conn {
 	struct worker *w;
 	struct conn *prev, *next; /* worker's list */
 	struct conn *dirty_next;
-	struct conn *paused_next;
 	struct session *s;
-	uint8_t *rbuf;      /* partial packet kept between reads */
-	const uint8_t *cur; /* current packet start (valid in handler) */
-	size_t cur_avail;   /* bytes from cur to end of read data */
-	struct outbuf out;
+	struct conn_rbuf *rb; /* partial packet kept between reads */
+	struct outbuf *out; /* NULL: nothing to write */
 	struct conn_layers *xl; /* NULL: plain TCP */
-	/* topic aliases, allocated on first use (most clients never use
-	 * them, and idle connections should stay small) */
-	struct conn_aliases *aliases;
+	struct conn_ext *x; /* what few connections need, or NULL */
 	/* the user a credential established (malloc'd): the TLS client
 	 * certificate's name or a JWT's username claim; auth_name_src says
 	 * which (enum conn_name_src) */
@@ -132,35 +148,46 @@ struct conn {
 	/* SCRAM exchange in progress (auth_scram.c), else NULL */
 	struct auth_scram *scram;
 	struct acl_subject *acl; /* who it is, for the ACL; NULL: no ACL */
-	struct ack_token *acks, *acks_tail; /* acks waiting for durability */
-	/* retained messages still to send after SUBSCRIBEs (retain_stream.c);
-	 * while set, every write ends with a callback that continues it */
-	struct retain_stream *retained;
 	uint64_t deadline; /* ms: connect timeout, then keepalive */
-	uint32_t rlen, rcap;
 	/* what the client accepts (MQTT 5 CONNECT properties) */
 	uint32_t max_packet;
-	unsigned listener;
+	uint32_t token_exp;    /* JWT exp (Unix seconds); 0: none */
 	uint16_t keepalive;
 	uint16_t receive_max;
 	uint16_t alias_max;
+	uint8_t listener;     /* index in cfg.listeners */
 	uint8_t state;
 	uint8_t version;
 	uint8_t auth_verdict; /* auth.h enum auth_verdict; 0: none yet */
-	bool dirty;
-	bool disconnect_sent;
-	bool moved;     /* handed to another worker */
-	bool paused;    /* reading stopped by backpressure */
-	bool in_close;  /* conn_close is running */
-	bool published; /* a PUBLISH was handled in this read */
-	bool problem_info;
-	bool held; /* CONNECT waits for auth: input kept, not handled */
-	bool acl_logged; /* an ACL denial was logged at info */
 	uint8_t auth_name_src; /* enum conn_name_src */
-	bool auth_jwt_method;  /* CONNECT used enhanced auth "JWT" (AUTH) */
-	uint32_t token_exp;    /* JWT exp (Unix seconds); 0: none */
-	char peer[56]; /* "[v6 address]:port" fits */
+	/* flags as bits: an idle connection's size matters */
+	bool dirty : 1;
+	bool disconnect_sent : 1;
+	bool moved : 1;     /* handed to another worker */
+	bool paused : 1;    /* reading stopped by backpressure */
+	bool in_close : 1;  /* conn_close is running */
+	bool published : 1; /* a PUBLISH was handled in this read */
+	bool problem_info : 1;
+	bool held : 1; /* CONNECT waits for auth: input kept, not handled */
+	bool acl_logged : 1; /* an ACL denial was logged at info */
+	bool auth_jwt_method : 1; /* CONNECT used enhanced auth "JWT" */
+	char peer[48]; /* "[v6 address]:port" fits */
 };
+
+/* The retained messages c still has to send, or NULL. */
+static inline struct retain_stream *conn_retained(const struct conn *c)
+{
+	return c->x ? c->x->retained : NULL;
+}
+
+/* Frees w's pool of output buffers (worker teardown). */
+void conn_outbufs_free(struct worker *w);
+
+/* Segments c has queued for the next flush. */
+static inline uint32_t conn_out_segs(const struct conn *c)
+{
+	return c->out ? c->out->nsegs : 0;
+}
 
 /* Accepts a pending connection on listener `idx` of worker w. */
 void conn_accept(struct worker *w, uv_stream_t *server, unsigned idx);
@@ -188,7 +215,7 @@ int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
 
 /*
  * Hands the connection to worker `to` (its CONNECT is reprocessed there).
- * The conn is closed here; conn->cur..cur_avail are the bytes passed on,
+ * The conn is closed here; w->cur..cur_avail are the bytes passed on,
  * with the transport layers (their state moves, it is not copied).
  */
 int conn_handoff(struct conn *c, uint32_t to);

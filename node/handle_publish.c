@@ -191,7 +191,7 @@ void handle_publish(struct conn *c, const struct mqtt_publish *p)
 			publish_ack_durable(c, MQTT_PUBREC, p->packet_id);
 			return;
 		}
-		if (s->n_qos2_in >= cfg->max_inflight) {
+		if (session_qos2_count(s) >= cfg->max_inflight) {
 			handle_fail(c, MQTT_RC_RECEIVE_MAX_EXCEEDED,
 				    "receive maximum exceeded");
 			return;

@@ -125,10 +125,21 @@ struct worker {
 	size_t n_matches, cap_matches;
 
 	uint8_t *rbuf; /* shared read buffer of the loop */
+	/* the packet being handled: its first byte and the bytes from there
+	 * to the end of the read data (valid inside a handler; conn_handoff
+	 * passes them on) */
+	const uint8_t *cur;
+	size_t cur_avail;
 	struct persist_batch *pb; /* writes of this iteration (persist.c) */
 	_Atomic uint64_t inbox_depth; /* messages posted, not yet handled */
 	_Atomic uint64_t persistent; /* sessions whose state is stored */
-	struct conn *paused; /* publishers paused by backpressure */
+	/* publishers paused by backpressure (rare: an array, not a link in
+	 * every connection) */
+	struct conn **paused;
+	uint32_t n_paused, cap_paused;
+	/* output buffers between uses (conn.c), kept with their memory */
+	struct outbuf *out_free;
+	uint32_t n_out_free;
 	bool running;
 	bool stopping;
 	struct worker_stats stats;

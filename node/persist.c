@@ -34,8 +34,9 @@ struct ack_token {
 struct ack_token *ack_token_new(struct conn *c, uint8_t type, uint16_t pid)
 {
 	struct ack_token *t;
+	struct conn_ext *x;
 
-	if (!persist_on(c->w->node))
+	if (!persist_on(c->w->node) || !(x = conn_ext(c)))
 		return NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -47,11 +48,11 @@ struct ack_token *ack_token_new(struct conn *c, uint8_t type, uint16_t pid)
 	t->c = c;
 	t->pid = pid;
 	t->type = type;
-	if (c->acks_tail)
-		c->acks_tail->next = t;
+	if (x->acks_tail)
+		x->acks_tail->next = t;
 	else
-		c->acks = t;
-	c->acks_tail = t;
+		x->acks = t;
+	x->acks_tail = t;
 	return t;
 }
 
@@ -71,15 +72,16 @@ struct ack_token *ack_token_share(struct ack_token *t)
 /* Sends the acks at the head of c's queue that are complete. */
 static void ack_flush(struct conn *c)
 {
+	struct conn_ext *x = c->x;
 	struct ack_token *t;
 
-	while ((t = c->acks) && t->done) {
+	while (x && (t = x->acks) && t->done) {
 		struct mqtt_packet a = {.type = t->type};
 		bool failed = atomic_load(&t->failed);
 
-		c->acks = t->next;
-		if (!c->acks)
-			c->acks_tail = NULL;
+		x->acks = t->next;
+		if (!x->acks)
+			x->acks_tail = NULL;
 		t->c = NULL;
 		if (failed && t->routed && t->type == MQTT_PUBREC && c->s) {
 			/* refused: nobody got the message, so the packet id
@@ -113,14 +115,16 @@ void ack_token_done(struct worker *w, struct ack_token *t)
 
 void ack_tokens_drop(struct conn *c)
 {
-	struct ack_token *t = c->acks, *next;
+	struct ack_token *t, *next;
 
-	for (; t; t = next) {
+	if (!c->x)
+		return;
+	for (t = c->x->acks; t; t = next) {
 		next = t->next;
 		t->c = NULL;
 		ack_token_put(t);
 	}
-	c->acks = c->acks_tail = NULL;
+	c->x->acks = c->x->acks_tail = NULL;
 }
 
 /* One holder (worker w) committed: maybe the token is complete. */

@@ -49,8 +49,8 @@ static size_t stream_out_bytes(const struct conn *c)
 {
 	size_t n = 0;
 
-	for (uint32_t i = 0; i < c->out.nsegs; i++)
-		n += c->out.segs[i].len;
+	for (uint32_t i = 0; i < conn_out_segs(c); i++)
+		n += c->out->segs[i].len;
 	return n;
 }
 
@@ -61,7 +61,7 @@ static size_t stream_out_bytes(const struct conn *c)
  */
 static bool stream_may_read(const struct conn *c, bool fresh)
 {
-	if (c->out.nsegs == 0 && c->tcp.write_queue_size == 0)
+	if (conn_out_segs(c) == 0 && c->tcp.write_queue_size == 0)
 		return true;
 	return fresh && conn_writable(c) &&
 	       stream_out_bytes(c) < RETAIN_CHUNK_BYTES;
@@ -88,7 +88,7 @@ static void stream_pop(struct retain_stream *st)
 
 static void stream_pump(struct conn *c, bool fresh)
 {
-	struct retain_stream *st = c->retained;
+	struct retain_stream *st = c->x->retained;
 	uint64_t now = worker_now(c->w);
 	size_t got;
 	int rc;
@@ -140,16 +140,19 @@ static void stream_pump(struct conn *c, bool fresh)
 		sc->last = rc == 0;
 	}
 	free(st);
-	c->retained = NULL;
+	c->x->retained = NULL;
 }
 
 int retain_stream_add(struct conn *c, const char *filter, size_t len,
 		      uint8_t granted, uint32_t sub_id)
 {
-	struct retain_stream *st = c->retained;
+	struct conn_ext *x = conn_ext(c);
+	struct retain_stream *st = x ? x->retained : NULL;
 	bool fresh = st == NULL;
 	struct retain_scan *sc;
 
+	if (!x)
+		return TERN_ENOMEM;
 	if (len > UINT16_MAX)
 		return TERN_EINVAL;
 	for (sc = st ? st->head : NULL; sc; sc = sc->next)
@@ -170,7 +173,7 @@ int retain_stream_add(struct conn *c, const char *filter, size_t len,
 			free(sc);
 			return TERN_ENOMEM;
 		}
-		c->retained = st;
+		x->retained = st;
 	}
 	if (st->tail)
 		st->tail->next = sc;
@@ -183,7 +186,7 @@ int retain_stream_add(struct conn *c, const char *filter, size_t len,
 
 void retain_stream_cancel(struct conn *c, const char *filter, size_t len)
 {
-	struct retain_stream *st = c->retained;
+	struct retain_stream *st = conn_retained(c);
 	struct retain_scan *sc, *prev, *next;
 
 	if (!st)
@@ -210,13 +213,13 @@ void retain_stream_cancel(struct conn *c, const char *filter, size_t len)
 
 void retain_stream_on_drained(struct conn *c)
 {
-	if (c->retained && c->state == CONN_ACTIVE)
+	if (conn_retained(c) && c->state == CONN_ACTIVE)
 		stream_pump(c, false);
 }
 
 void retain_stream_free(struct conn *c)
 {
-	struct retain_stream *st = c->retained;
+	struct retain_stream *st = conn_retained(c);
 
 	if (!st)
 		return;
@@ -224,5 +227,5 @@ void retain_stream_free(struct conn *c)
 	while (st->head)
 		stream_pop(st);
 	free(st);
-	c->retained = NULL;
+	c->x->retained = NULL;
 }

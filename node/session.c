@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "conn.h"
@@ -12,11 +13,10 @@
 struct session *session_new(struct worker *w, const char *id, size_t len)
 {
 	/* the id lives in the same allocation */
-	struct session *s = calloc(1, sizeof(*s) + len + 1);
+	struct session *s = calloc(1, offsetof(struct session, id) + len + 1);
 
 	if (!s)
 		return NULL;
-	s->id = (char *)(s + 1);
 	memcpy(s->id, id, len);
 	s->id[len] = 0;
 	s->id_len = (uint16_t)len;
@@ -654,34 +654,51 @@ void session_sweep(struct worker *w, uint64_t now)
 
 /* ---- inbound QoS 2 ------------------------------------------------- */
 
+/* A growing set of packet ids with its sizes in the same allocation. */
+struct session_pids {
+	uint32_t n, cap;
+	uint16_t pid[];
+};
+
+uint32_t session_qos2_count(const struct session *s)
+{
+	return s->qos2_in ? s->qos2_in->n : 0;
+}
+
 bool session_qos2_has(const struct session *s, uint16_t pid)
 {
-	for (uint32_t i = 0; i < s->n_qos2_in; i++)
-		if (s->qos2_in[i] == pid)
+	for (uint32_t i = 0; i < session_qos2_count(s); i++)
+		if (s->qos2_in->pid[i] == pid)
 			return true;
 	return false;
 }
 
 int session_qos2_add(struct session *s, uint16_t pid)
 {
-	if (s->n_qos2_in == s->cap_qos2_in) {
-		uint32_t cap = s->cap_qos2_in ? s->cap_qos2_in * 2 : 4;
-		uint16_t *a = realloc(s->qos2_in, cap * sizeof(*a));
+	struct session_pids *p = s->qos2_in;
 
-		if (!a)
+	if (!p || p->n == p->cap) {
+		uint32_t cap = p ? p->cap * 2 : 4;
+
+		p = realloc(p, sizeof(*p) + cap * sizeof(p->pid[0]));
+		if (!p)
 			return TERN_ENOMEM;
-		s->qos2_in = a;
-		s->cap_qos2_in = cap;
+		if (!s->qos2_in)
+			p->n = 0;
+		p->cap = cap;
+		s->qos2_in = p;
 	}
-	s->qos2_in[s->n_qos2_in++] = pid;
+	p->pid[p->n++] = pid;
 	return 0;
 }
 
 void session_qos2_del(struct session *s, uint16_t pid)
 {
-	for (uint32_t i = 0; i < s->n_qos2_in; i++) {
-		if (s->qos2_in[i] == pid) {
-			s->qos2_in[i] = s->qos2_in[--s->n_qos2_in];
+	struct session_pids *p = s->qos2_in;
+
+	for (uint32_t i = 0; i < session_qos2_count(s); i++) {
+		if (p->pid[i] == pid) {
+			p->pid[i] = p->pid[--p->n];
 			return;
 		}
 	}

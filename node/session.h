@@ -17,6 +17,7 @@
 
 struct msg;
 struct conn;
+struct session_pids;
 
 /* One message on its way to a session's client. */
 struct delivery {
@@ -49,7 +50,6 @@ struct session_sub {
 
 struct session {
 	/* ordered by size to keep padding out: one of these per client */
-	char *id; /* in the same allocation, after the struct */
 	struct worker *w;
 	struct conn *conn; /* NULL while offline */
 	struct msg *will;
@@ -57,24 +57,25 @@ struct session {
 	struct delivery *inflight, *inflight_tail;
 	struct delivery *queue, *queue_tail;
 	uint64_t *pid_map; /* packet ids in flight; built once many are */
-	uint16_t *qos2_in; /* packet ids received at QoS 2, awaiting PUBREL */
+	/* packet ids received at QoS 2, awaiting PUBREL; NULL: none yet */
+	struct session_pids *qos2_in;
 	uint64_t expire_at;  /* ms, while offline */
 	uint64_t will_at;    /* ms; 0 = no pending will */
 	uint64_t queued_bytes;
 	uint64_t match_gen;
-	uint64_t dropped;
+	uint32_t dropped;    /* messages dropped (queue full), for the API */
 	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX never */
 	uint32_t will_delay;
 	uint32_t n_subs;
 	uint32_t n_inflight; /* including n_resend */
 	uint32_t n_resend;
 	uint32_t n_queued;
-	uint32_t n_qos2_in, cap_qos2_in;
 	uint32_t match_idx;
 	uint16_t id_len;
 	uint16_t next_pid;
 	uint8_t version;
 	bool persist; /* stored: durability on and expiry > 0 */
+	char id[];    /* NUL-terminated, in the same allocation */
 };
 
 /* Creates an empty session registered on w. Returns NULL on ENOMEM. */
@@ -144,6 +145,7 @@ void session_end(struct session *s);
 void session_sweep(struct worker *w, uint64_t now);
 
 /* Inbound QoS 2 bookkeeping. */
+uint32_t session_qos2_count(const struct session *s);
 bool session_qos2_has(const struct session *s, uint16_t pid);
 int session_qos2_add(struct session *s, uint16_t pid);
 void session_qos2_del(struct session *s, uint16_t pid);

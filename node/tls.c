@@ -535,7 +535,7 @@ static int tls_read(struct conn *c, unsigned layer, struct tls_conn *t)
 		 * Answer with our close_notify now unless conn_close has
 		 * output to flush (tls_output adds it after that) */
 		log_debug("%s: TLS close_notify, closing", c->peer);
-		if (!c->out.nsegs) {
+		if (!conn_out_segs(c)) {
 			t->closing = true;
 			ERR_clear_error();
 			(void)SSL_shutdown(t->ssl);

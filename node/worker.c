@@ -252,7 +252,7 @@ static void worker_on_flush(uv_prepare_t *p)
 	/* durable first: acks released by the commit go out in this flush */
 	persist_commit(w);
 	conn_flush_all(w);
-	if (w->paused && !worker_congested(w->node, true))
+	if (w->n_paused && !worker_congested(w->node, true))
 		conn_resume_all(w);
 }
 
@@ -455,6 +455,8 @@ void worker_destroy(struct worker *w)
 	subtree_free(w->subs);
 	free(w->matches);
 	free(w->rbuf);
+	free(w->paused);
+	conn_outbufs_free(w);
 }
 
 static void worker_post_all(struct tern_node *n, enum wmsg_kind kind)
