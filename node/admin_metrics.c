@@ -165,11 +165,17 @@ void admin_metrics_serve(struct admin_conn *c)
 	    &b,
 	    "tern_messages_dropped_total{reason=\"queue_full\"} %llu\n"
 	    "tern_messages_dropped_total{reason=\"expired\"} %llu\n"
-	    "tern_messages_dropped_total{reason=\"too_large\"} %llu\n",
+	    "tern_messages_dropped_total{reason=\"too_large\"} %llu\n"
+	    "tern_messages_dropped_total{reason=\"qos0_backlog\"} %llu\n",
 	    (unsigned long long)ADMIN_SUM(n, dropped_queue_full),
 	    (unsigned long long)ADMIN_SUM(n, dropped_expired),
-	    (unsigned long long)ADMIN_SUM(n, dropped_too_large));
+	    (unsigned long long)ADMIN_SUM(n, dropped_too_large),
+	    (unsigned long long)ADMIN_SUM(n, dropped_qos0_backlog));
 
+	admin_metrics_one(&b, "tern_qos0_backlog_bytes", "gauge",
+	                  "Bytes of QoS 0 messages queued for slow "
+	                  "subscribers (max_qos0_backlog per worker).",
+	                  ADMIN_SUM(n, qos0_backlog));
 	admin_metrics_one(&b, "tern_subscriptions", "gauge",
 	                  "Subscriptions held by sessions.",
 	                  ADMIN_SUM(n, subscriptions));

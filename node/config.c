@@ -241,6 +241,10 @@ static const struct config_key config_keys[] = {
 	{CONFIG_KEY(max_queued_bytes), .type = CONFIG_U64, .suffix = true,
 	 .min = 1, .max = UINT64_MAX, .def = "64m",
 	 .help = "bytes of messages queued per session"},
+	{CONFIG_KEY(max_qos0_backlog), .type = CONFIG_U64, .suffix = true,
+	 .min = 1, .max = UINT64_MAX, .def = "32m",
+	 .help = "bytes of QoS 0 messages queued for slow subscribers, per "
+		 "worker"},
 	{CONFIG_KEY(max_topic_levels), .type = CONFIG_U32,
 	 .min = 1, .max = 65535, .def = "32",
 	 .help = "levels (parts between /) in a topic name or filter"},

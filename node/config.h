@@ -95,6 +95,7 @@ struct tern_config {
 	uint32_t max_inflight;         /* receive maximum we advertise and use */
 	uint32_t max_queued_messages;  /* per session */
 	uint64_t max_queued_bytes;     /* per session */
+	uint64_t max_qos0_backlog;     /* per worker */
 	uint32_t max_topic_levels;
 	uint32_t max_topic_alias;      /* topic alias maximum we accept */
 	uint32_t keepalive_max;        /* seconds; larger client values are cut */

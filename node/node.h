@@ -49,6 +49,10 @@ struct worker_stats {
 	_Atomic uint64_t bytes_in;
 	_Atomic uint64_t bytes_out;
 	_Atomic uint64_t dropped_queue_full;
+	_Atomic uint64_t dropped_qos0_backlog;
+	/* bytes of QoS 0 messages queued for slow subscribers of this loop
+	 * (bounded by max_qos0_backlog) */
+	_Atomic uint64_t qos0_backlog;
 	_Atomic uint64_t dropped_expired;
 	_Atomic uint64_t dropped_too_large;
 	_Atomic uint64_t connects;

@@ -70,6 +70,10 @@ void session_free(struct session *s)
 	stat_sub(&s->w->stats.sessions, 1);
 	stat_sub(&s->w->stats.inflight, s->n_inflight);
 	stat_sub(&s->w->stats.queued, s->n_queued);
+	for (const struct delivery *d = s->queue; d; d = d->next)
+		if (d->qos == 0)
+			stat_sub(&s->w->stats.qos0_backlog,
+				 msg_size(d->m));
 	delivery_list_free(s->inflight);
 	delivery_list_free(s->queue);
 	for (sub = s->subs; sub; sub = next) {
@@ -186,6 +190,26 @@ static struct delivery *delivery_new(struct msg *m, uint8_t qos, bool retain,
 	return d;
 }
 
+/* Every delivery entering or leaving the queue is counted here: the
+ * session's bounds, the worker's gauge and its QoS 0 backlog. */
+static void session_queued_add(struct session *s, const struct delivery *d)
+{
+	s->n_queued++;
+	s->queued_bytes += msg_size(d->m);
+	stat_add(&s->w->stats.queued, 1);
+	if (d->qos == 0)
+		stat_add(&s->w->stats.qos0_backlog, msg_size(d->m));
+}
+
+static void session_queued_sub(struct session *s, const struct delivery *d)
+{
+	s->n_queued--;
+	s->queued_bytes -= msg_size(d->m);
+	stat_sub(&s->w->stats.queued, 1);
+	if (d->qos == 0)
+		stat_sub(&s->w->stats.qos0_backlog, msg_size(d->m));
+}
+
 static void session_drop(struct session *s, const char *why)
 {
 	s->dropped++;
@@ -210,9 +234,7 @@ static bool session_evict_qos0(struct session *s)
 		*pp = d->next;
 		if (s->queue_tail == d)
 			s->queue_tail = prev;
-		s->n_queued--;
-		stat_sub(&s->w->stats.queued, 1);
-		s->queued_bytes -= msg_size(d->m);
+		session_queued_sub(s, d);
 		delivery_free(d);
 		return true;
 	}
@@ -224,6 +246,14 @@ static bool session_make_room(struct session *s, uint8_t qos, size_t size)
 {
 	const struct tern_config *cfg = &s->w->node->cfg;
 
+	if (qos == 0 && stat_get(&s->w->stats.qos0_backlog) + size >
+				cfg->max_qos0_backlog) {
+		/* the worker's QoS 0 backlog for slow subscribers is full:
+		 * a fan-out to many of them cannot take all its memory */
+		stat_add(&s->w->stats.dropped_qos0_backlog, 1);
+		s->dropped++;
+		return false;
+	}
 	while (s->n_queued >= cfg->max_queued_messages ||
 	       s->queued_bytes + size > cfg->max_queued_bytes) {
 		if (qos == 0 || !session_evict_qos0(s)) {
@@ -244,9 +274,7 @@ static void session_queue_push(struct session *s, struct delivery *d)
 	else
 		s->queue = d;
 	s->queue_tail = d;
-	s->n_queued++;
-	stat_add(&s->w->stats.queued, 1);
-	s->queued_bytes += msg_size(d->m);
+	session_queued_add(s, d);
 	if (d->qos && !d->seq)
 		persist_entry_put(s, d);
 }
@@ -345,9 +373,7 @@ void session_settle_held(struct session *s, struct delivery *d, bool ok)
 	if (d->state == DELIVERY_QUEUED) {
 		/* ok: it waits in the queue like any other */
 		if (!ok && session_unlink(&s->queue, &s->queue_tail, d)) {
-			s->n_queued--;
-			stat_sub(&s->w->stats.queued, 1);
-			s->queued_bytes -= msg_size(d->m);
+			session_queued_sub(s, d);
 			delivery_free(d);
 		}
 		return;
@@ -451,9 +477,7 @@ void session_drain(struct session *s)
 		s->queue = d->next;
 		if (!s->queue)
 			s->queue_tail = NULL;
-		s->n_queued--;
-		stat_sub(&s->w->stats.queued, 1);
-		s->queued_bytes -= msg_size(d->m);
+		session_queued_sub(s, d);
 		if (msg_expired(d->m, now)) {
 			/* [MQTT-3.3.2-5] expired: not forwarded */
 			stat_add(&s->w->stats.dropped_expired, 1);

@@ -66,7 +66,8 @@ void sys_tick(struct worker *w, uint64_t now)
 	sys_put(w, "$SYS/broker/bytes/received", "", SYS_SUM(bytes_in));
 	sys_put(w, "$SYS/broker/bytes/sent", "", SYS_SUM(bytes_out));
 	sys_put(w, "$SYS/broker/messages/dropped", "",
-		SYS_SUM(dropped_queue_full) + SYS_SUM(dropped_too_large));
+		SYS_SUM(dropped_queue_full) + SYS_SUM(dropped_too_large) +
+			SYS_SUM(dropped_qos0_backlog));
 	sys_put(w, "$SYS/broker/messages/expired", "",
 		SYS_SUM(dropped_expired));
 	sys_put(w, "$SYS/broker/subscriptions/count", "",

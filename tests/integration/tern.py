@@ -17,6 +17,8 @@ Pieces:
 Every wait is bounded; every process and socket is closed by the cleanups.
 """
 
+import http.client
+import re
 import urllib.parse
 import os
 import queue
@@ -109,6 +111,24 @@ def id_on_worker(prefix, worker, workers=2):
 
 # ---------------------------------------------------------------------------
 # The broker
+
+
+def metric(broker, name):
+    """The value of one sample of the broker's /metrics (name with its
+    labels, e.g. 'tern_messages_dropped_total{reason="expired"}'), or
+    None if it is not there."""
+    u = urllib.parse.urlsplit(broker.admin_url())
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        text = r.read().decode()
+    finally:
+        conn.close()
+    if r.status != 200:
+        raise AssertionError("GET /metrics: %d %s" % (r.status, text))
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    return int(m.group(1)) if m else None
 
 
 def backtraces(pid):

@@ -4,7 +4,7 @@ import time
 
 import tern
 from tern import (DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, TernTestCase,
-                  build_ack, build_publish, unique)
+                  build_ack, build_publish, unique, wait_until)
 
 
 class SessionTests:
@@ -179,6 +179,38 @@ class SessionTests:
                                      version=5))
         got = c.wait_closed()
         self.assertEqual([(p.type, p.rc) for p in got], [(DISCONNECT, 0x82)])
+
+    def test_qos0_backlog_bounded_per_worker(self):
+        """--set max_qos0_backlog=256k: a subscriber that stops reading is
+        sent QoS 0 messages only until its worker's backlog is full; the
+        rest are dropped and counted, the backlog gauge stays under the
+        bound, and a QoS 1 subscriber of the same topic (not bounded by
+        it) gets every message in order."""
+        self.restart_broker({"max_qos0_backlog": "256k"})
+        topic = unique("bl/")
+        slow = self.raw()  # never reads once subscribed
+        slow.connect(unique("slow"), version=4)
+        slow.subscribe([(topic, 0)])
+        fast = self.paho(version=4)
+        fast.connect()
+        fast.subscribe(topic, 1)
+        pub = self.publisher()
+        n, payload = 3000, b"x" * 4000  # 12 MB: more than socket buffers
+        for i in range(n):
+            pub.publish(topic, b"%05d" % i + payload, qos=1)
+        got = [fast.get(timeout=30).payload[:5] for _ in range(n)]
+        self.assertEqual(got, [b"%05d" % i for i in range(n)])
+        dropped = tern.metric(self.broker, 'tern_messages_dropped_total'
+                              '{reason="qos0_backlog"}')
+        self.assertGreater(dropped, 0)
+        self.assertLessEqual(tern.metric(self.broker,
+                                         "tern_qos0_backlog_bytes"),
+                             256 * 1024 * self.workers)
+        slow.close()
+        self.assertTrue(wait_until(lambda: tern.metric(
+            self.broker, "tern_qos0_backlog_bytes") == 0),
+            "the backlog of a closed subscriber was not given back")
+        self.assert_broker_serves()
 
     def test_queue_bound_max_queued_messages(self):
         """--set max_queued_messages=5: of 8 QoS 1 messages published while
