@@ -176,6 +176,10 @@ void admin_metrics_serve(struct admin_conn *c)
 	                  "Bytes of QoS 0 messages queued for slow "
 	                  "subscribers (max_qos0_backlog per worker).",
 	                  ADMIN_SUM(n, qos0_backlog));
+	admin_metrics_one(&b, "tern_output_pending_bytes", "gauge",
+	                  "Bytes handed to sockets' write queues and not yet "
+	                  "taken by the kernel.",
+	                  ADMIN_SUM(n, out_pending));
 	admin_metrics_one(&b, "tern_subscriptions", "gauge",
 	                  "Subscriptions held by sessions.",
 	                  ADMIN_SUM(n, subscriptions));

@@ -19,11 +19,14 @@
 
 #define CONN_READ_BUF (64 * 1024)
 #define CONN_COPY_PAYLOAD_MAX 512      /* smaller payloads are copied */
-#define CONN_WRITE_HIGH_WATER (1 << 20) /* bytes pending in the kernel path */
+/* bytes encoded or handed to libuv and not yet taken by the kernel, per
+ * connection; past it deliveries wait in the session queue (bounded) */
+#define CONN_WRITE_HIGH_WATER (1024 * 1024)
 
 struct conn_wreq {
 	uv_write_t req;
 	struct outbuf *out;
+	size_t bytes; /* counted in the worker's out_pending */
 };
 
 static void conn_on_close(uv_handle_t *h);
@@ -56,6 +59,7 @@ static void outbuf_put(struct worker *w, struct outbuf *o)
 	for (uint32_t i = 0; i < o->nsegs; i++)
 		msg_unref(o->segs[i].m);
 	o->len = o->nsegs = 0;
+	o->bytes = 0;
 	if (w->n_out_free >= CONN_OUT_POOL) {
 		free(o->data);
 		free(o->segs);
@@ -98,9 +102,22 @@ static struct outbuf *conn_outbuf(struct conn *c)
 	return c->out;
 }
 
-/* c's queued output goes back to the pool unsent. */
+/*
+ * Output is counted in the worker's out_pending from the moment it is
+ * encoded until the kernel took it: conn_writable bounds it per worker.
+ */
+static void conn_out_added(struct conn *c, size_t n)
+{
+	c->out->bytes += n;
+	stat_add(&c->w->stats.out_pending, n);
+}
+
+/* c's queued output goes back to the pool (written or dropped). */
 static void conn_out_drop(struct conn *c)
 {
+	if (!c->out)
+		return;
+	stat_sub(&c->w->stats.out_pending, c->out->bytes);
 	outbuf_put(c->w, c->out);
 	c->out = NULL;
 }
@@ -200,6 +217,7 @@ void conn_send(struct conn *c, const struct mqtt_packet *pkt)
 		return;
 	}
 	mqtt_encode(pkt, c->version, p, n);
+	conn_out_added(c, n);
 	stat_add(&c->w->stats.bytes_out, n);
 	conn_dirty(c);
 }
@@ -317,6 +335,7 @@ int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
 		if (!dst)
 			return TERN_ENOMEM;
 		mqtt_encode(&pkt, c->version, dst, total);
+		conn_out_added(c, total);
 	} else {
 		struct outseg *s;
 
@@ -325,6 +344,7 @@ int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
 		if (!dst)
 			return TERN_ENOMEM;
 		mqtt_encode_publish_head(&pkt, c->version, dst, head, &total);
+		conn_out_added(c, head);
 		s = outbuf_seg(c->out);
 		if (!s)
 			return TERN_ENOMEM; /* head without payload: stream
@@ -332,6 +352,7 @@ int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
 		*s = (struct outseg){.ext = m->payload,
 				     .len = m->payload_len,
 				     .m = msg_ref(m)};
+		conn_out_added(c, m->payload_len);
 	}
 	stat_add(&c->w->stats.msgs_out, 1);
 	stat_add(&c->w->stats.msgs_out_qos[qos], 1);
@@ -342,8 +363,16 @@ int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
 
 bool conn_writable(const struct conn *c)
 {
-	return c->state == CONN_ACTIVE &&
-	       c->tcp.write_queue_size < CONN_WRITE_HIGH_WATER;
+	/* what this iteration encoded counts too: a fan-out of one large
+	 * inbox batch must not pile up in the output buffer */
+	size_t pend = c->tcp.write_queue_size + (c->out ? c->out->bytes : 0);
+
+	/* past the worker's budget only connections with nothing pending
+	 * take more (each of them gets a write callback or a flush that
+	 * drains it later: nothing waits forever) */
+	return c->state == CONN_ACTIVE && pend < CONN_WRITE_HIGH_WATER &&
+	       (pend == 0 || stat_get(&c->w->stats.out_pending) <
+				     c->w->node->cfg.max_qos0_backlog);
 }
 
 static void conn_on_write(uv_write_t *req, int status)
@@ -351,8 +380,11 @@ static void conn_on_write(uv_write_t *req, int status)
 	struct conn_wreq *wr = (struct conn_wreq *)req;
 	struct conn *c = req->handle->data;
 
+	struct worker *w = req->handle->loop->data;
+
 	(void)status; /* a failed write shows up as a read error */
-	outbuf_put(req->handle->loop->data, wr->out);
+	stat_sub(&w->stats.out_pending, wr->bytes);
+	outbuf_put(w, wr->out);
 	free(wr);
 	/* the socket caught up: send what waited for it */
 	if (c && c->s && c->s->queue && conn_writable(c))
@@ -420,15 +452,27 @@ static void conn_flush(struct conn *c)
 		goto out;
 	}
 	wr->out = o;
+	wr->bytes = 0;
+	for (uint32_t i = first; i < o->nsegs; i++)
+		wr->bytes += bufs[i].len;
+	/* what the kernel took is no longer pending; the rest is, until
+	 * the write callback */
+	stat_sub(&c->w->stats.out_pending, o->bytes - wr->bytes);
 	c->out = NULL;
 	if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs + first,
 		     o->nsegs - first, conn_on_write)) {
+		stat_sub(&c->w->stats.out_pending, wr->bytes);
 		outbuf_put(c->w, o);
 		free(wr);
 	}
 out:
 	if (bufs != stackbufs)
 		free(bufs);
+	/* deliveries that waited for room (conn_writable counts encoded
+	 * bytes too) go now if the socket took everything: no write
+	 * callback would come to send them (conn_flush_all flushes c again) */
+	if (c->s && c->s->queue && conn_writable(c))
+		session_drain(c->s);
 }
 
 struct conn_rawreq {
@@ -439,10 +483,16 @@ struct conn_rawreq {
 
 static void conn_on_raw_write(uv_write_t *req, int status)
 {
+	struct conn_rawreq *wr = (struct conn_rawreq *)req;
+	struct worker *w = req->handle->loop->data;
 	struct conn *c = req->handle->data;
 
 	(void)status;
-	free(req);
+	stat_sub(&w->stats.out_pending, wr->buf.len);
+	free(wr);
+	/* as conn_on_write: the socket caught up (TLS, WebSocket) */
+	if (c && c->s && c->s->queue && conn_writable(c))
+		session_drain(c->s);
 	if (c && conn_retained(c))
 		retain_stream_on_drained(c);
 }
@@ -491,6 +541,7 @@ int conn_down(struct conn *c, unsigned layer, const uv_buf_t *bufs,
 		free(wr);
 		return TERN_EIO;
 	}
+	stat_add(&c->w->stats.out_pending, wr->buf.len);
 	return 0;
 }
 

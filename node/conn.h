@@ -122,6 +122,7 @@ struct outbuf {
 	uint32_t len, cap;
 	struct outseg *segs;
 	uint32_t nsegs, capsegs;
+	size_t bytes; /* in every segment, arena or not */
 	struct outbuf *next_free;
 };
 

@@ -53,6 +53,8 @@ struct worker_stats {
 	/* bytes of QoS 0 messages queued for slow subscribers of this loop
 	 * (bounded by max_qos0_backlog) */
 	_Atomic uint64_t qos0_backlog;
+	/* bytes handed to libuv and not yet written to the socket */
+	_Atomic uint64_t out_pending;
 	_Atomic uint64_t dropped_expired;
 	_Atomic uint64_t dropped_too_large;
 	_Atomic uint64_t connects;
