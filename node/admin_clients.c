@@ -138,7 +138,7 @@ static json_t *admin_clients_json(const struct admin *a,
 			              s->will->topic,
 			              (size_t)s->will->topic_len, "qos",
 			              s->will->qos, "retain", s->will->retain,
-			              "delay", (json_int_t)s->will_delay,
+			              "delay", (json_int_t)s->will->will_delay,
 			              "payload_bytes",
 			              (json_int_t)s->will->payload_len));
 	}

@@ -771,7 +771,7 @@ static void auth_on_after_work(uv_work_t *req, int status)
 	else if (status == 0 && !j->ok)
 		auth_limit_failed(j->lim, j->lim_keys, j->n_lim_keys);
 	if (c) {
-		c->auth_job = NULL;
+		c->x->auth_job = NULL;
 		c->auth_verdict = stale ? 0
 				  : status == 0 && j->ok ? AUTH_ALLOW
 							 : AUTH_BAD_CREDENTIALS;
@@ -819,14 +819,14 @@ void auth_conn_gone(struct conn *c)
 		/* its delayed close is over (handle_connect.c) */
 		auth_limit_delay_end(c->w->node->auth_limit);
 	c->auth_verdict = 0;
-	if (c->auth_job) {
-		c->auth_job->c = NULL;
+	if (CONN_EXT(c, auth_job)) {
+		c->x->auth_job->c = NULL;
 		/* not started yet: nobody waits for it, skip the hashing
 		 * (clients that connect and leave must not queue work in
 		 * front of the ones that stay) */
-		uv_cancel((uv_req_t *)&c->auth_job->req);
+		uv_cancel((uv_req_t *)&c->x->auth_job->req);
+		c->x->auth_job = NULL;
 	}
-	c->auth_job = NULL;
 	auth_ldap_conn_gone(c);
 	auth_scram_conn_gone(c);
 	auth_jwt_conn_gone(c);
@@ -852,13 +852,13 @@ static enum auth_verdict auth_queue(struct conn *c, struct auth_table *t,
 	j->pw_len = p->password.len;
 	if (p->password.len)
 		memcpy(j->pw, p->password.p, p->password.len);
-	if (uv_queue_work(&c->w->loop, &j->req, auth_on_work,
-			  auth_on_after_work)) {
+	if (!conn_ext(c) || uv_queue_work(&c->w->loop, &j->req, auth_on_work,
+					  auth_on_after_work)) {
 		OPENSSL_cleanse(j->pw, j->pw_len);
 		free(j);
 		return (enum auth_verdict)0;
 	}
-	c->auth_job = j;
+	c->x->auth_job = j;
 	conn_hold(c);
 	j->lim = c->w->node->auth_limit;
 	j->n_lim_keys = auth_limit_conn_keys(c, p, j->lim_keys);
@@ -929,7 +929,7 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 	enum auth_verdict v;
 	uint8_t key[32];
 
-	if (c->scram)
+	if (CONN_EXT(c, scram))
 		/* second pass: a SCRAM exchange succeeded (auth_scram.c:
 		 * only then is its CONNECT handled again) */
 		return auth_decided(c, p, id, id_len, "scram", AUTH_ALLOW);
@@ -952,7 +952,7 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 		 * asked for */
 		return auth_decided(c, p, id, id_len, "certificate",
 				    AUTH_ALLOW);
-	if (!c->ldap_job && auth_limit_conn_throttled(c, p) &&
+	if (!CONN_EXT(c, ldap_job) && auth_limit_conn_throttled(c, p) &&
 	    !auth_cache_ok(a, p)) {
 		/* too many failures from its address or with its client id:
 		 * refused before any provider runs (no hash to burn); a
@@ -1012,7 +1012,7 @@ enum auth_verdict auth_connect(struct conn *c, const struct mqtt_connect *p,
 				    : a->file ? "password_file"
 					      : "user_store",
 				    AUTH_BAD_CREDENTIALS);
-	if (c->ldap_job || (c->w->node->ldap && !auth_in_file(a, p))) {
+	if (CONN_EXT(c, ldap_job) || (c->w->node->ldap && !auth_in_file(a, p))) {
 		/* not a password file user: LDAP, whose answer the second
 		 * pass (c->ldap_job) takes */
 		v = auth_ldap_connect(c, p, id, id_len);

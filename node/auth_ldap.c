@@ -1050,11 +1050,11 @@ static void auth_ldap_on_after_work(uv_work_t *req, int status)
 
 void auth_ldap_conn_gone(struct conn *c)
 {
-	struct auth_ldap_job *j = c->ldap_job;
+	struct auth_ldap_job *j = CONN_EXT(c, ldap_job);
 
 	if (!j)
 		return;
-	c->ldap_job = NULL;
+	c->x->ldap_job = NULL;
 	if (j->done)
 		auth_ldap_job_free(j);
 	else
@@ -1074,7 +1074,7 @@ static enum auth_verdict auth_ldap_answer(struct conn *c,
 	enum auth_verdict v = (enum auth_verdict)j->verdict;
 	char names[256] = "";
 
-	c->ldap_job = NULL;
+	c->x->ldap_job = NULL;
 	if (v == AUTH_UNAVAILABLE)
 		log_warn("%s: LDAP unavailable: %s", c->peer, j->detail);
 	else if (v != AUTH_ALLOW)
@@ -1107,7 +1107,7 @@ enum auth_verdict auth_ldap_connect(struct conn *c,
 				    const struct mqtt_connect *p,
 				    const char *id, size_t id_len)
 {
-	struct auth_ldap_job *j = c->ldap_job;
+	struct auth_ldap_job *j = CONN_EXT(c, ldap_job);
 	size_t ulen = p->username.len, pwlen = p->password.len;
 
 	if (j) /* held while j ran: c's CONNECT is handled again */
@@ -1147,13 +1147,14 @@ enum auth_verdict auth_ldap_connect(struct conn *c,
 	memcpy(j->pw, p->password.p, pwlen);
 	j->lim = c->w->node->auth_limit;
 	j->n_lim_keys = auth_limit_conn_keys(c, p, j->lim_keys);
-	if (uv_queue_work(&c->w->loop, &j->req, auth_ldap_on_work,
+	if (!conn_ext(c) ||
+	    uv_queue_work(&c->w->loop, &j->req, auth_ldap_on_work,
 			  auth_ldap_on_after_work)) {
 		auth_ldap_job_free(j);
 		log_error("%s: cannot queue an LDAP verification", c->peer);
 		return AUTH_UNAVAILABLE;
 	}
-	c->ldap_job = j;
+	c->x->ldap_job = j;
 	conn_hold(c);
 	return AUTH_PENDING;
 }

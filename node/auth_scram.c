@@ -47,8 +47,10 @@ static void auth_scram_free(struct auth_scram *s)
 
 void auth_scram_end(struct conn *c)
 {
-	auth_scram_free(c->scram);
-	c->scram = NULL;
+	if (!c->x)
+		return;
+	auth_scram_free(c->x->scram);
+	c->x->scram = NULL;
 }
 
 void auth_scram_conn_gone(struct conn *c)
@@ -83,7 +85,7 @@ static void auth_scram_send_auth(struct conn *c, uint8_t reason,
 void auth_scram_connack(struct conn *c, struct mqtt_props *ap)
 {
 	/* [MQTT-4.12.0-5]: the CONNECT's method; the server-final */
-	auth_scram_props(ap, c->scram->final_msg, c->scram->final_len);
+	auth_scram_props(ap, c->x->scram->final_msg, c->x->scram->final_len);
 }
 
 /* The audit line of a decision the CONNECT path does not log itself. */
@@ -173,9 +175,9 @@ enum auth_verdict auth_scram_connect(struct conn *c,
 	const char *err = "invalid-encoding";
 
 	if (!(pr->present & MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA)) ||
-	    mqtt_decode_header(c->cur, c->cur_avail, &type, &flags, &rem,
+	    mqtt_decode_header(c->w->cur, c->w->cur_avail, &type, &flags, &rem,
 	                       &hl) ||
-	    type != MQTT_CONNECT || (size_t)hl + rem > c->cur_avail) {
+	    type != MQTT_CONNECT || (size_t)hl + rem > c->w->cur_avail) {
 		log_info("%s: SCRAM refused: no client-first-message in the "
 		         "CONNECT",
 		         c->peer);
@@ -188,10 +190,14 @@ enum auth_verdict auth_scram_connect(struct conn *c,
 		         err);
 		return AUTH_BAD_CREDENTIALS;
 	}
-	memcpy(s->connect, c->cur, s->connect_len);
+	if (!conn_ext(c)) {
+		auth_scram_free(s);
+		return AUTH_BAD_CREDENTIALS; /* out of memory */
+	}
+	memcpy(s->connect, c->w->cur, s->connect_len);
 	s->n_lim_keys = auth_limit_conn_keys(c, p, s->lim_keys);
 	auth_printable((const uint8_t *)id, id_len, s->cid, sizeof(s->cid));
-	c->scram = s;
+	c->x->scram = s;
 	return AUTH_PENDING;
 }
 
@@ -232,7 +238,7 @@ static void auth_scram_failed(struct conn *c, struct auth_scram *s,
 static void auth_scram_connect_final(struct conn *c, const uint8_t *data,
                                      size_t len)
 {
-	struct auth_scram *s = c->scram;
+	struct auth_scram *s = c->x->scram;
 	struct mqtt_packet pkt;
 	const char *err = NULL;
 	char out[SCRAM_FINAL_MAX];
@@ -291,7 +297,7 @@ static void auth_scram_reauth_refuse(struct conn *c, const char *why)
 static void auth_scram_reauth(struct conn *c, uint8_t reason,
                               const uint8_t *data, size_t len)
 {
-	struct auth_scram *s = c->scram;
+	struct auth_scram *s = CONN_EXT(c, scram);
 	const char *err = NULL;
 	char out[SCRAM_FINAL_MAX];
 	size_t out_len = 0;
@@ -302,14 +308,14 @@ static void auth_scram_reauth(struct conn *c, uint8_t reason,
 			            "AUTH 0x19 while a re-authentication runs");
 			return;
 		}
-		s = calloc(1, sizeof(*s));
+		s = conn_ext(c) ? calloc(1, sizeof(*s)) : NULL;
 		if (!s) {
 			handle_close(c, MQTT_RC_UNSPECIFIED, "out of memory");
 			return;
 		}
 		s->reauth = true;
 		auth_scram_reauth_keys(c, s);
-		c->scram = s;
+		c->x->scram = s;
 		if (scram_server_start(&s->ex, data, len, &err)) {
 			auth_scram_failed(c, s, err);
 			auth_scram_reauth_refuse(c, "re-authentication "

@@ -233,6 +233,16 @@ struct conn_ext *conn_ext(struct conn *c)
 	return c->x;
 }
 
+void conn_ext_trim(struct conn *c)
+{
+	static const struct conn_ext empty;
+
+	if (c->x && memcmp(c->x, &empty, sizeof(empty)) == 0) {
+		free(c->x);
+		c->x = NULL;
+	}
+}
+
 struct conn_aliases *conn_aliases(struct conn *c)
 {
 	struct conn_ext *x = conn_ext(c);
@@ -571,16 +581,24 @@ void conn_layers_free(struct conn_layers *xl)
 	free(xl);
 }
 
+void conn_flush_now(struct conn *c)
+{
+	conn_flush(c);
+}
+
 void conn_flush_all(struct worker *w)
 {
-	struct conn *c;
+	/* flushing may mark connections dirty again (a drain): they are
+	 * appended and flushed in this same pass */
+	for (uint32_t i = 0; i < w->n_dirty; i++) {
+		struct conn *c = w->dirty[i];
 
-	while ((c = w->dirty)) {
-		w->dirty = c->dirty_next;
+		if (!c)
+			continue; /* closed meanwhile */
 		c->dirty = false;
-		c->dirty_next = NULL;
 		conn_flush(c);
 	}
+	w->n_dirty = 0;
 }
 
 /* ---- lifecycle ----------------------------------------------------- */
@@ -1079,14 +1097,12 @@ static void conn_on_close(uv_handle_t *h)
 	void *val;
 
 	if (c->dirty) {
-		/* still on the dirty list: let the flusher drop it */
+		/* still on the dirty list: let the flusher skip it */
 		struct worker *w = c->w;
-		struct conn **pp = &w->dirty;
 
-		while (*pp && *pp != c)
-			pp = &(*pp)->dirty_next;
-		if (*pp)
-			*pp = c->dirty_next;
+		for (uint32_t i = 0; i < w->n_dirty; i++)
+			if (w->dirty[i] == c)
+				w->dirty[i] = NULL;
 	}
 	conn_out_drop(c);
 	if (c->x && c->x->aliases) {

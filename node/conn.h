@@ -89,10 +89,23 @@ struct conn_ext {
 	/* retained messages still to send after SUBSCRIBEs (retain_stream.c);
 	 * while set, every write ends with a callback that continues it */
 	struct retain_stream *retained;
+	/* authentication under way (freed with it; conn_ext_trim gives the
+	 * extension back once the CONNECT is through) */
+	struct auth_job *auth_job; /* password verification (auth.c) */
+	/* LDAP bind in flight, or its answer until the CONNECT is handled
+	 * again (auth_ldap.c) */
+	struct auth_ldap_job *ldap_job;
+	struct auth_scram *scram; /* SCRAM exchange (auth_scram.c) */
 };
+
+/* A field of c's extension, or NULL without one. */
+#define CONN_EXT(c, field) ((c)->x ? (c)->x->field : NULL)
 
 /* c's extension, created on first use; NULL on ENOMEM. */
 struct conn_ext *conn_ext(struct conn *c);
+
+/* Frees c's extension if nothing in it is in use. */
+void conn_ext_trim(struct conn *c);
 
 enum conn_name_src {
 	CONN_NAME_NONE = 0,
@@ -132,7 +145,6 @@ struct conn {
 	 * (one of these per client) */
 	struct worker *w;
 	struct conn *prev, *next; /* worker's list */
-	struct conn *dirty_next;
 	struct session *s;
 	struct conn_rbuf *rb; /* partial packet kept between reads */
 	struct outbuf *out; /* NULL: nothing to write */
@@ -142,12 +154,6 @@ struct conn {
 	 * certificate's name or a JWT's username claim; auth_name_src says
 	 * which (enum conn_name_src) */
 	char *auth_name;
-	struct auth_job *auth_job; /* verification in flight (auth.c) */
-	/* LDAP bind in flight, or its answer until the CONNECT is handled
-	 * again (auth_ldap.c) */
-	struct auth_ldap_job *ldap_job;
-	/* SCRAM exchange in progress (auth_scram.c), else NULL */
-	struct auth_scram *scram;
 	struct acl_subject *acl; /* who it is, for the ACL; NULL: no ACL */
 	uint64_t deadline; /* ms: connect timeout, then keepalive */
 	/* what the client accepts (MQTT 5 CONNECT properties) */
@@ -264,6 +270,9 @@ void conn_settle_acks(struct conn *c);
 
 /* Resumes reading on every connection paused by backpressure. */
 void conn_resume_all(struct worker *w);
+
+/* Writes out c's output now (when it cannot wait for the flush). */
+void conn_flush_now(struct conn *c);
 
 /* Writes out every dirty connection of the worker. */
 void conn_flush_all(struct worker *w);

@@ -38,7 +38,8 @@ void handle_close(struct conn *c, uint8_t reason, const char *why)
 
 void handle_packet(struct conn *c, const struct mqtt_packet *pkt)
 {
-	if (c->state == CONN_NEW && pkt->type == MQTT_AUTH && c->scram) {
+	if (c->state == CONN_NEW && pkt->type == MQTT_AUTH &&
+	    CONN_EXT(c, scram)) {
 		/* a CONNECT's SCRAM exchange (auth_scram.h) */
 		auth_scram_on_auth(c, pkt);
 		return;
@@ -52,7 +53,7 @@ void handle_packet(struct conn *c, const struct mqtt_packet *pkt)
 	}
 	switch (pkt->type) {
 	case MQTT_CONNECT:
-		if (c->state != CONN_NEW || c->scram) {
+		if (c->state != CONN_NEW || CONN_EXT(c, scram)) {
 			/* [MQTT-3.1.0-2] a second CONNECT (also during a
 			 * CONNECT's authentication exchange) */
 			handle_fail(c, MQTT_RC_PROTOCOL_ERROR,

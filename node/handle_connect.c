@@ -127,7 +127,7 @@ static void connect_takeover(struct session *s, bool clean_start)
 	old->s = NULL;
 	s->conn = NULL;
 	stat_sub(&s->w->stats.clients_connected, 1);
-	if (s->will && (s->will_delay == 0 || clean_start))
+	if (s->will && (s->will->will_delay == 0 || clean_start))
 		session_publish_will(s);
 	msg_unref(s->will);
 	s->will = NULL;
@@ -339,11 +339,10 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 	}
 	s->version = c->version;
 	s->expiry = expiry;
-	s->will = will;
-	s->will_delay = 0;
+	s->will = will; /* msg_new left its will_delay 0 */
 	if (will && c->version == MQTT_V5 &&
 	    (p->will_props.present & MQTT_PROP_BIT(MQTT_PROP_WILL_DELAY)))
-		s->will_delay = p->will_props.will_delay;
+		s->will->will_delay = p->will_props.will_delay;
 	s->conn = c;
 	c->s = s;
 	/* a resumed session keeps only what this identity may hold */
@@ -402,7 +401,7 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 			ap->present |= MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD);
 			ap->auth_method.p = (const uint8_t *)AUTH_JWT_METHOD;
 			ap->auth_method.len = strlen(AUTH_JWT_METHOD);
-		} else if (c->scram) {
+		} else if (CONN_EXT(c, scram)) {
 			auth_scram_connack(c, ap); /* server-final */
 		}
 		if (assigned_id) {
@@ -414,6 +413,7 @@ void handle_connect(struct conn *c, const struct mqtt_connect *p)
 	}
 	conn_send(c, &ack);
 	auth_scram_end(c); /* the exchange, if any, is over */
+	conn_ext_trim(c);  /* so is authentication: an idle client is small */
 	c->state = CONN_ACTIVE;
 	stat_add(&w->stats.connects, 1);
 	stat_add(&w->stats.clients_connected, 1);

@@ -27,6 +27,7 @@ struct msg {
 	uint32_t payload_len;
 	uint64_t expiry_at;   /* monotonic ms deadline; 0 = never expires */
 	uint32_t expiry_interval; /* seconds, as published */
+	uint32_t will_delay;  /* a will's Will Delay Interval (seconds) */
 	_Atomic uint64_t store_id; /* id of the stored body; 0: not stored */
 	const void *origin;   /* publishing session, compared for no-local */
 	uint32_t origin_worker;

@@ -124,7 +124,10 @@ struct worker {
 	struct strmap sessions;    /* client id -> struct session */
 	struct strmap shares;      /* "group\0filter" -> shared group (owner) */
 	struct conn *conns;        /* every connection of this loop */
-	struct conn *dirty;        /* connections with output to flush */
+	/* connections with output to flush (an array: one link less in
+	 * every connection) */
+	struct conn **dirty;
+	uint32_t n_dirty, cap_dirty;
 
 	uint64_t match_gen;
 	struct route_match *matches;

@@ -346,7 +346,8 @@ int persist_encode_session(struct pbuf *b, const struct session *s,
 
 	if (pbuf_u8(b, PERSIST_V1) || pbuf_u8(b, s->version) ||
 	    pbuf_u32(b, s->expiry) || pbuf_u64(b, expire) ||
-	    pbuf_u32(b, s->will_delay) || pbuf_u64(b, will_at) ||
+	    pbuf_u32(b, s->will ? s->will->will_delay : 0) ||
+	    pbuf_u64(b, will_at) ||
 	    pbuf_u8(b, s->will != NULL))
 		return TERN_ENOMEM;
 	if (s->will) {

@@ -185,6 +185,7 @@ static int recover_session(void *ctx, const char *id, size_t len,
 	struct prd r = {.p = val, .len = vlen};
 	struct worker *w = &n->workers[node_worker_for(n, id, len)];
 	uint64_t expire, will_wall;
+	uint32_t will_delay;
 	uint32_t n_subs;
 	struct session *s;
 
@@ -201,7 +202,7 @@ static int recover_session(void *ctx, const char *id, size_t len,
 	s->version = prd_u8(&r);
 	s->expiry = prd_u32(&r);
 	expire = prd_u64(&r);
-	s->will_delay = prd_u32(&r);
+	will_delay = prd_u32(&r);
 	will_wall = prd_u64(&r);
 	if (prd_u8(&r)) {
 		uint32_t wl = prd_u32(&r);
@@ -210,6 +211,8 @@ static int recover_session(void *ctx, const char *id, size_t len,
 		if (wp)
 			s->will = persist_decode_msg(wp, wl, rc->now_mono,
 						     rc->now_wall);
+		if (s->will)
+			s->will->will_delay = will_delay;
 	}
 	n_subs = prd_u32(&r);
 	for (uint32_t i = 0; i < n_subs && !r.bad; i++) {
@@ -243,7 +246,7 @@ static int recover_session(void *ctx, const char *id, size_t len,
 		/* a session that was online lost its connection: its will
 		 * goes after the delay, as for any abnormal close */
 		if (!will_wall)
-			will_wall = rc->now_wall + (uint64_t)s->will_delay * 1000;
+			will_wall = rc->now_wall + (uint64_t)s->will->will_delay * 1000;
 		if (will_wall <= rc->now_wall)
 			recover_will_later(rc, s);
 		else

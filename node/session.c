@@ -434,7 +434,7 @@ static void session_resend(struct session *s)
 	struct delivery **pp = &s->inflight, *prev = NULL;
 
 	while (*pp && s->n_resend && conn_writable(s->conn) &&
-	       s->n_inflight - s->n_resend < session_window(s)) {
+	       (uint32_t)(s->n_inflight - s->n_resend) < session_window(s)) {
 		struct delivery *d = *pp;
 
 		if (d->state != DELIVERY_RESEND) {
@@ -640,7 +640,7 @@ void session_detach(struct session *s, bool abnormal)
 		return;
 	}
 	if (s->will) {
-		uint32_t delay = s->will_delay < s->expiry ? s->will_delay
+		uint32_t delay = s->will->will_delay < s->expiry ? s->will->will_delay
 							   : s->expiry;
 		if (delay == 0)
 			session_publish_will(s);

@@ -65,12 +65,12 @@ struct session {
 	uint64_t match_gen;
 	uint32_t dropped;    /* messages dropped (queue full), for the API */
 	uint32_t expiry;     /* seconds after disconnect; UINT32_MAX never */
-	uint32_t will_delay;
 	uint32_t n_subs;
-	uint32_t n_inflight; /* including n_resend */
-	uint32_t n_resend;
 	uint32_t n_queued;
 	uint32_t match_idx;
+	/* in flight: at most one per packet id */
+	uint16_t n_inflight; /* including n_resend */
+	uint16_t n_resend;
 	uint16_t id_len;
 	uint16_t next_pid;
 	uint8_t version;

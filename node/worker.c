@@ -90,9 +90,19 @@ int worker_call(struct tern_node *n, uint32_t to,
 
 void worker_mark_dirty(struct worker *w, struct conn *c)
 {
+	if (w->n_dirty == w->cap_dirty) {
+		uint32_t cap = w->cap_dirty ? w->cap_dirty * 2 : 64;
+		struct conn **a = realloc(w->dirty, cap * sizeof(*a));
+
+		if (!a) {
+			conn_flush_now(c); /* unbatched, but not lost */
+			return;
+		}
+		w->dirty = a;
+		w->cap_dirty = cap;
+	}
 	c->dirty = true;
-	c->dirty_next = w->dirty;
-	w->dirty = c;
+	w->dirty[w->n_dirty++] = c;
 }
 
 /* ---- loop callbacks ------------------------------------------------ */
@@ -145,7 +155,7 @@ static void worker_stop(struct worker *w)
 					       ? 0
 					       : now + (uint64_t)s->expiry * 1000;
 			if (s->will)
-				s->will_at = now + (uint64_t)s->will_delay * 1000;
+				s->will_at = now + (uint64_t)s->will->will_delay * 1000;
 			persist_session(s);
 		}
 		conn_close(c, MQTT_RC_SERVER_SHUTTING_DOWN, false);
@@ -456,6 +466,7 @@ void worker_destroy(struct worker *w)
 	free(w->matches);
 	free(w->rbuf);
 	free(w->paused);
+	free(w->dirty);
 	conn_outbufs_free(w);
 }
 
