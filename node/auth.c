@@ -573,16 +573,20 @@ int auth_reload(struct tern_node *n, char *err, size_t errlen)
 }
 
 int auth_lookup(struct tern_node *n, const char *user, size_t len,
-		struct auth_hash *out)
+		struct auth_hash *out, bool *from_store)
 {
 	const struct auth_hash *h;
 	struct auth_table *t;
 
+	if (from_store)
+		*from_store = false;
 	if (!n->auth)
 		return TERN_ENOTFOUND;
 	t = auth_current(n->auth);
 	h = auth_table_find(t, user, len);
 	if (!h) {
+		if (from_store)
+			*from_store = true;
 		/* then the user store (users.h) */
 		auth_table_unref(t);
 		t = auth_current_store(n->auth);

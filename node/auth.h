@@ -142,12 +142,13 @@ void auth_store_set(struct tern_node *n, struct auth_table *t);
 
 /*
  * The stored credential of user[0..len), copied into *out, from the node's
- * password sources (the password file, then the user store, users.h).
+ * password sources (the password file, then the user store, users.h);
+ * *from_store (if not NULL) says which.
  * Returns 0, or TERN_ENOTFOUND (unknown user, or no password source). Any
  * thread.
  */
 int auth_lookup(struct tern_node *n, const char *user, size_t len,
-		struct auth_hash *out);
+		struct auth_hash *out, bool *from_store);
 
 /* Does the node have a password source (auth_lookup can find users)? */
 bool auth_has_passwords(const struct tern_node *n);

@@ -22,6 +22,7 @@
 struct auth_scram {
 	struct scram_server ex;
 	bool reauth; /* on an established connection */
+	bool from_store; /* the verifier is a user store user's (users.h) */
 	/* a failure takes a token from these buckets (auth_limit.h) */
 	struct auth_limit_key lim_keys[2];
 	unsigned n_lim_keys;
@@ -121,7 +122,8 @@ static int auth_scram_challenge(struct conn *c, struct auth_scram *s)
 
 	if (!secret)
 		return TERN_EINVAL; /* no password source */
-	if (auth_lookup(n, s->ex.user, s->ex.user_len, &h) == 0 &&
+	if (auth_lookup(n, s->ex.user, s->ex.user_len, &h, &s->from_store) ==
+		    0 &&
 	    h.kind == AUTH_HASH_SCRAM_SHA256) {
 		auth_hash_scram(&h, &v);
 		known = true;
@@ -266,6 +268,7 @@ static void auth_scram_connect_final(struct conn *c, const uint8_t *data,
 		return;
 	}
 	c->auth_name_src = CONN_NAME_SCRAM;
+	c->auth_store = s->from_store;
 	/* auth_connect sees c->scram and allows; the CONNACK carries the
 	 * server-final (auth_scram_connack) and ends the exchange. pkt
 	 * borrows s->connect, which lives until then or the close. */
@@ -349,6 +352,7 @@ static void auth_scram_reauth(struct conn *c, uint8_t reason,
 		return;
 	}
 	stat_add(&c->w->stats.auth_successes, 1);
+	c->auth_store = s->from_store;
 	auth_scram_audit(c, s, "re-authenticated");
 	auth_scram_end(c);
 	auth_scram_send_auth(c, MQTT_RC_SUCCESS, out, out_len);

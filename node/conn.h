@@ -178,6 +178,9 @@ struct conn {
 	bool held : 1; /* CONNECT waits for auth: input kept, not handled */
 	bool acl_logged : 1; /* an ACL denial was logged at info */
 	bool auth_jwt_method : 1; /* CONNECT used enhanced auth "JWT" */
+	bool auth_store : 1; /* auth_name is a user of the user store (for
+			      * SCRAM logins: CONN_NAME_STORE says so
+			      * for the others) */
 	char peer[48]; /* "[v6 address]:port" fits */
 };
 

@@ -368,8 +368,11 @@ static void users_kick_worker(struct worker *w, void *arg)
 
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->state != CONN_ACTIVE ||
-		    c->auth_name_src != CONN_NAME_STORE || !c->auth_name ||
+		bool store = c->auth_name_src == CONN_NAME_STORE ||
+			     (c->auth_name_src == CONN_NAME_SCRAM &&
+			      c->auth_store);
+
+		if (c->state != CONN_ACTIVE || !store || !c->auth_name ||
 		    strlen(c->auth_name) != k->len ||
 		    memcmp(c->auth_name, k->name, k->len))
 			continue;

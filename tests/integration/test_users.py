@@ -446,5 +446,37 @@ class NoStoreTests(UsersMixin, TernTestCase):
         self.login("x", "y").disconnect()
 
 
+class ScramStoreTests(UsersMixin, TernTestCase):
+    """A user store user with a SCRAM-SHA-256 verifier logs in through the
+    MQTT 5 exchange, and is disconnected when it is deleted like a
+    password login is."""
+    extra_args = ("--admin-token", TOKEN)
+    settings = {"auth_fail_burst": 0}
+
+    def test_scram_login_of_store_user_kicked_on_delete(self):
+        import test_scram as ts
+        name, pw = unique("sam"), "pw-" + unique("s")
+        path = os.path.join(self.tmpdir(), "v")
+        ts.ternctl_passwd(path, "x", pw, "--scram")
+        with open(path) as f:
+            hash_ = f.read().strip().split(":", 1)[1]
+        self.assertTrue(hash_.startswith("$scram-sha-256$"))
+        self.api("PUT", "/api/v1/users/" + name, {"password_hash": hash_})
+        sc = ts.ScramClient(name, pw)
+        c = self.raw()
+        c.version = 5
+        c.send(build_connect(unique("s"), 5,
+                             props=ts.scram_props(sc.first())))
+        a = c.expect(tern.AUTH)
+        self.assertEqual(a.rc, ts.CONTINUE_AUTH)
+        c.send(tern.build_auth(ts.CONTINUE_AUTH, ts.METHOD,
+                               sc.final(a.props.get(tern.AUTH_DATA))))
+        ack = c.expect(CONNACK)
+        self.assertEqual(ack.rc, 0)
+        self.assertTrue(sc.server_final_ok(ack.props.get(tern.AUTH_DATA)))
+        self.api("DELETE", "/api/v1/users/" + name)
+        self.assert_kicked(c, 5)
+
+
 if __name__ == "__main__":
     unittest.main()
