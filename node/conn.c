@@ -308,7 +308,7 @@ int conn_send_publish(struct conn *c, struct msg *m, uint8_t qos, bool dup,
 	p->payload.p = m->payload;
 	p->payload.len = m->payload_len;
 	if (c->version == MQTT_V5) {
-		p->props = m->fwd;
+		msg_props_get(m, &p->props);
 		if (m->expiry_at) {
 			p->props.present |=
 				MQTT_PROP_BIT(MQTT_PROP_MESSAGE_EXPIRY);
@@ -1119,9 +1119,10 @@ static void conn_on_close(uv_handle_t *h)
 	free(c->rb);
 	free(c->auth_name);
 	retain_stream_free(c); /* closed without conn_close (shutdown) */
-	free(c->x);
+	ack_tokens_drop(c);    /* likewise */
 	acl_subject_free(c->acl);
 	auth_conn_gone(c);
+	free(c->x); /* after everything that looks into it */
 	conn_layers_free(c->xl);
 	stat_sub(&c->w->stats.conns_by_listener[c->listener], 1);
 	if (!c->moved)

@@ -100,6 +100,18 @@ struct msg *msg_new(const char *topic, size_t topic_len, uint8_t qos,
 	return m;
 }
 
+void msg_props_get(const struct msg *m, struct mqtt_props *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->present = m->fwd.present;
+	out->payload_format = m->fwd.payload_format;
+	out->content_type = m->fwd.content_type;
+	out->response_topic = m->fwd.response_topic;
+	out->correlation_data = m->fwd.correlation_data;
+	out->user_raw = m->fwd.user_raw;
+	out->user_raw_len = m->fwd.user_raw_len;
+}
+
 void msg_unref(struct msg *m)
 {
 	if (m && atomic_fetch_sub_explicit(&m->refs, 1,

@@ -18,6 +18,21 @@
 
 #include "mqtt.h"
 
+/*
+ * The properties a PUBLISH forwards [MQTT-3.3.2-*]: views into the
+ * message's own allocation. (A whole struct mqtt_props is 264 bytes; one
+ * of these is kept per message in memory.)
+ */
+struct msg_props {
+	uint64_t present; /* MSG_FWD_PROPS bits only */
+	struct mqtt_str content_type;
+	struct mqtt_str response_topic;
+	struct mqtt_str correlation_data;
+	const uint8_t *user_raw; /* user properties, encoded */
+	uint32_t user_raw_len;
+	uint8_t payload_format;
+};
+
 struct msg {
 	atomic_uint refs;
 	uint8_t qos;     /* as published */
@@ -34,7 +49,7 @@ struct msg {
 	char *topic;          /* NUL-terminated, in the same allocation */
 	uint8_t *payload;
 	/* forwardable properties; views into the same allocation */
-	struct mqtt_props fwd; /* present, payload_format, content_type,
+	struct msg_props fwd; /* present, payload_format, content_type,
 				* response_topic, correlation_data,
 				* user_raw/user_raw_len */
 };
@@ -54,6 +69,9 @@ static inline struct msg *msg_ref(struct msg *m)
 	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 	return m;
 }
+
+/* m's forwarded properties into *out (every other field zero). */
+void msg_props_get(const struct msg *m, struct mqtt_props *out);
 
 /* Drops a reference; frees on the last one. NULL is fine. */
 void msg_unref(struct msg *m);

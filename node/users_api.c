@@ -220,70 +220,6 @@ static int users_list_one(void *ctx, const char *name, size_t len,
 	return e && !json_array_append_new(arr, e) ? 0 : TERN_ENOMEM;
 }
 
-void users_api_users(struct admin_conn *c, const char *raw, size_t rlen)
-{
-	struct tern_node *n = c->a->n;
-	unsigned m = c->req.method;
-	char name[IDENT_NAME_MAX + 1];
-	size_t len = 0;
-
-	if (!n->store || !n->users) {
-		admin_http_error(c, 503, USERS_NO_STORE);
-		return;
-	}
-	if (raw && !users_path_name(c, raw, rlen, name, sizeof(name), &len,
-				    false))
-		return;
-	if (!raw) {
-		json_t *arr = json_array();
-
-		if (m != HTTP_GET && m != HTTP_HEAD) {
-			json_decref(arr);
-			admin_http_not_allowed(c, "GET, HEAD");
-			return;
-		}
-		if (!arr || ident_scan(n, IDENT_USER, users_list_one, arr)) {
-			json_decref(arr);
-			admin_http_error(c, 500, "cannot list the users");
-			return;
-		}
-		admin_http_reply_json(c, 200, json_pack("{s:o}", "users", arr));
-	} else if (m == HTTP_PUT) {
-		users_put(c, name, len);
-	} else if (m == HTTP_DELETE) {
-		struct ident_cmd cmd = {.op = IDENT_DEL,
-					.kind = IDENT_USER,
-					.name = name,
-					.len = len};
-		char *old = NULL;
-
-		if (ident_get(n, IDENT_USER, name, len, &old)) {
-			admin_http_error(c, 404, "no user \"%s\"", name);
-			return;
-		}
-		free(old);
-		if (ident_apply(n, &cmd)) {
-			admin_http_error(c, 500, "cannot delete the user");
-			return;
-		}
-		users_rebuild(n, true);
-		users_kick(n, name, len, "was deleted");
-		admin_http_reply_json(c, 200, json_pack("{s:s, s:b}", "user",
-							name, "deleted", 1));
-	} else if (m == HTTP_GET || m == HTTP_HEAD) {
-		char *json = NULL;
-
-		if (ident_get(n, IDENT_USER, name, len, &json)) {
-			admin_http_error(c, 404, "no user \"%s\"", name);
-			return;
-		}
-		users_reply_user(c, name, len, json);
-		free(json);
-	} else {
-		admin_http_not_allowed(c, "GET, HEAD, PUT, DELETE");
-	}
-}
-
 /* ---- roles ---------------------------------------------------------- */
 
 static int users_roles_one(void *ctx, const char *name, size_t len,
@@ -365,79 +301,132 @@ static void users_role_put(struct admin_conn *c, const char *name,
 	json_decref(v);
 }
 
-void users_api_roles(struct admin_conn *c, const char *raw, size_t rlen)
+/* A role's JSON as GET /api/v1/roles/NAME shows it. */
+static void users_reply_role(struct admin_conn *c, const char *name,
+			     size_t len, const char *json)
+{
+	json_t *arr = json_array();
+
+	if (!arr || users_roles_one(arr, name, len, json)) {
+		json_decref(arr);
+		admin_http_error(c, 500, "out of memory");
+		return;
+	}
+	admin_http_reply_json(c, 200, json_incref(json_array_get(arr, 0)));
+	json_decref(arr);
+}
+
+/* ---- /api/v1/users and /api/v1/roles --------------------------------- */
+
+/* What differs between the two collections. */
+struct users_api_kind {
+	enum ident_kind kind;
+	const char *one, *many;  /* "user", "users" */
+	const char *where;       /* after "no user \"NAME\"" in a 404 */
+	bool role;               /* users_path_name's names of roles */
+	bool kick;               /* deleting one disconnects its clients */
+	int (*list_one)(void *arr, const char *name, size_t len,
+			const char *json);
+	void (*put)(struct admin_conn *c, const char *name, size_t len);
+	void (*show)(struct admin_conn *c, const char *name, size_t len,
+		     const char *json);
+};
+
+static const struct users_api_kind users_kind_user = {
+	.kind = IDENT_USER, .one = "user", .many = "users", .where = "",
+	.kick = true, .list_one = users_list_one, .put = users_put,
+	.show = users_reply_user,
+};
+
+static const struct users_api_kind users_kind_role = {
+	.kind = IDENT_ROLE, .one = "role", .many = "roles",
+	.where = " in the user store", .role = true,
+	.list_one = users_roles_one, .put = users_role_put,
+	.show = users_reply_role,
+};
+
+static void users_api_list(struct admin_conn *c,
+			   const struct users_api_kind *k)
+{
+	json_t *arr = json_array();
+
+	if (c->req.method != HTTP_GET && c->req.method != HTTP_HEAD) {
+		json_decref(arr);
+		admin_http_not_allowed(c, "GET, HEAD");
+		return;
+	}
+	if (!arr || ident_scan(c->a->n, k->kind, k->list_one, arr)) {
+		json_decref(arr);
+		admin_http_error(c, 500, "cannot list the %s", k->many);
+		return;
+	}
+	admin_http_reply_json(c, 200, json_pack("{s:o}", k->many, arr));
+}
+
+static void users_api_delete(struct admin_conn *c,
+			     const struct users_api_kind *k, const char *name,
+			     size_t len)
+{
+	struct tern_node *n = c->a->n;
+	struct ident_cmd cmd = {
+		.op = IDENT_DEL, .kind = k->kind, .name = name, .len = len};
+
+	if (ident_apply(n, &cmd)) {
+		admin_http_error(c, 500, "cannot delete the %s", k->one);
+		return;
+	}
+	users_rebuild(n, true);
+	if (k->kick)
+		users_kick(n, name, len, "was deleted");
+	admin_http_reply_json(c, 200, json_pack("{s:s, s:b}", k->one, name,
+						"deleted", 1));
+}
+
+static void users_api(struct admin_conn *c, const struct users_api_kind *k,
+		      const char *raw, size_t rlen)
 {
 	struct tern_node *n = c->a->n;
 	unsigned m = c->req.method;
 	char name[IDENT_NAME_MAX + 1];
 	size_t len = 0;
+	char *json = NULL;
 
 	if (!n->store || !n->users) {
 		admin_http_error(c, 503, USERS_NO_STORE);
 		return;
 	}
-	if (raw && !users_path_name(c, raw, rlen, name, sizeof(name), &len,
-				    true))
-		return;
 	if (!raw) {
-		json_t *arr = json_array();
-
-		if (m != HTTP_GET && m != HTTP_HEAD) {
-			json_decref(arr);
-			admin_http_not_allowed(c, "GET, HEAD");
-			return;
-		}
-		if (!arr || ident_scan(n, IDENT_ROLE, users_roles_one, arr)) {
-			json_decref(arr);
-			admin_http_error(c, 500, "cannot list the roles");
-			return;
-		}
-		admin_http_reply_json(c, 200, json_pack("{s:o}", "roles", arr));
-	} else if (m == HTTP_PUT) {
-		users_role_put(c, name, len);
-	} else if (m == HTTP_DELETE) {
-		struct ident_cmd cmd = {.op = IDENT_DEL,
-					.kind = IDENT_ROLE,
-					.name = name,
-					.len = len};
-		char *old = NULL;
-
-		if (ident_get(n, IDENT_ROLE, name, len, &old)) {
-			admin_http_error(c, 404, "no role \"%s\" in the user "
-						 "store",
-					 name);
-			return;
-		}
-		free(old);
-		if (ident_apply(n, &cmd)) {
-			admin_http_error(c, 500, "cannot delete the role");
-			return;
-		}
-		users_rebuild(n, true);
-		admin_http_reply_json(c, 200, json_pack("{s:s, s:b}", "role",
-							name, "deleted", 1));
-	} else if (m == HTTP_GET || m == HTTP_HEAD) {
-		char *json = NULL;
-		json_t *arr = json_array();
-
-		if (ident_get(n, IDENT_ROLE, name, len, &json)) {
-			json_decref(arr);
-			admin_http_error(c, 404, "no role \"%s\" in the user "
-						 "store",
-					 name);
-			return;
-		}
-		if (!arr || users_roles_one(arr, name, len, json)) {
-			free(json);
-			json_decref(arr);
-			admin_http_error(c, 500, "out of memory");
-			return;
-		}
-		free(json);
-		admin_http_reply_json(c, 200,
-				      json_incref(json_array_get(arr, 0)));
-		json_decref(arr);
-	} else {
-		admin_http_not_allowed(c, "GET, HEAD, PUT, DELETE");
+		users_api_list(c, k);
+		return;
 	}
+	if (!users_path_name(c, raw, rlen, name, sizeof(name), &len, k->role))
+		return;
+	if (m == HTTP_PUT) {
+		k->put(c, name, len);
+		return;
+	}
+	if (m != HTTP_DELETE && m != HTTP_GET && m != HTTP_HEAD) {
+		admin_http_not_allowed(c, "GET, HEAD, PUT, DELETE");
+		return;
+	}
+	if (ident_get(n, k->kind, name, len, &json)) {
+		admin_http_error(c, 404, "no %s \"%s\"%s", k->one, name,
+				 k->where);
+		return;
+	}
+	if (m == HTTP_DELETE)
+		users_api_delete(c, k, name, len);
+	else
+		k->show(c, name, len, json);
+	free(json);
+}
+
+void users_api_users(struct admin_conn *c, const char *raw, size_t rlen)
+{
+	users_api(c, &users_kind_user, raw, rlen);
+}
+
+void users_api_roles(struct admin_conn *c, const char *raw, size_t rlen)
+{
+	users_api(c, &users_kind_role, raw, rlen);
 }
