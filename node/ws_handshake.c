@@ -45,7 +45,8 @@ static const char *const ws_hdr_names[WS_H_COUNT] = {
     [WS_H_ORIGIN] = "Origin",
 };
 
-/* Subprotocols we speak, in no particular order [MQTT-6.0.0-3]. */
+/* Subprotocols we speak [MQTT-6.0.0-3]: "mqtt" whenever the client offers
+ * it [MQTT-6.0.0-4], "mqttv3.1" for MQTT 3.1 clients that offer only it. */
 static const char *const ws_protocols[] = {"mqtt", "mqttv3.1"};
 
 struct ws_value {
@@ -214,7 +215,8 @@ struct ws_hs_pick {
 	const char *chosen;
 };
 
-/* Subprotocol names are compared exactly: the echo must match the offer. */
+/* Subprotocol names are compared exactly: the echo must match the offer.
+ * Stops at "mqtt"; "mqttv3.1" is kept while the rest is looked through. */
 static bool ws_hs_protocol_match(const char *s, size_t n, const void *arg)
 {
 	struct ws_hs_pick *pick = (struct ws_hs_pick *)arg;
@@ -223,8 +225,9 @@ static bool ws_hs_protocol_match(const char *s, size_t n, const void *arg)
 	     i++) {
 		if (strlen(ws_protocols[i]) == n &&
 		    memcmp(s, ws_protocols[i], n) == 0) {
-			pick->chosen = ws_protocols[i];
-			return true;
+			if (!pick->chosen || i == 0)
+				pick->chosen = ws_protocols[i];
+			return i == 0;
 		}
 	}
 	return false;
@@ -368,8 +371,8 @@ static int ws_hs_decide(struct ws_handshake *h)
 	if (v[WS_H_PROTOCOL].count) {
 		struct ws_hs_pick pick = {NULL};
 
-		if (!ws_hs_each(v[WS_H_PROTOCOL].v, ws_hs_protocol_match,
-		                &pick))
+		ws_hs_each(v[WS_H_PROTOCOL].v, ws_hs_protocol_match, &pick);
+		if (!pick.chosen)
 			return ws_hs_refuse(
 			    h, 400,
 			    "Sec-WebSocket-Protocol offers neither mqtt "

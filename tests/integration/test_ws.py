@@ -336,12 +336,13 @@ class HandshakeTests(WsTestCase):
         c.ping()
 
     def test_mqtt_6_0_0_3_subprotocols(self):
-        """[MQTT-6.0.0-3] mqtt and mqttv3.1 are accepted and echoed (the
-        first one offered wins); no header is accepted too (many clients);
+        """[MQTT-6.0.0-3] [MQTT-6.0.0-4] mqtt and mqttv3.1 are accepted and
+        echoed, mqtt whenever it is offered (mqttv3.1 only for clients that
+        offer nothing else); no header is accepted too (many clients);
         a header offering neither is refused with 400."""
         for offered, echoed in (("mqtt", "mqtt"), ("mqttv3.1", "mqttv3.1"),
                                 ("chat, mqttv3.1", "mqttv3.1"),
-                                ("mqttv3.1, mqtt", "mqttv3.1"),
+                                ("mqttv3.1, mqtt", "mqtt"),
                                 ("mqtt,mqttv3.1", "mqtt"),
                                 (None, None)):
             with self.subTest(offered=offered):
