@@ -30,14 +30,20 @@ struct auth_jwt_set {
 };
 
 /* A CONNECT held while the JWK set is fetched again (its token's kid is
- * unknown). Linked in u->waits until the CONNECT is handled again. */
+ * unknown). Linked in u->waits until the CONNECT is handled again. Per
+ * worker one wait (the leader) runs the fetch in the thread pool; the
+ * worker's others follow it and are released with it, so a burst of
+ * unknown kids blocks at most one pool thread per worker. */
 struct auth_jwt_wait {
 	uv_work_t req;
 	struct auth_jwt *j;
 	struct conn *c; /* NULL: the client went away (worker thread) */
+	struct worker *wk; /* c's worker */
 	struct auth_jwt_wait *prev, *next;
-	bool done; /* the after-work callback ran (worker thread) */
-	int rc;    /* the fetch's result: 0 or a tern_err */
+	bool leader; /* runs the fetch (req) */
+	bool done;   /* the fetch ended (worker thread) */
+	bool released; /* its CONNECT was handed back to be handled again */
+	int rc;      /* the fetch's result: 0 or a tern_err */
 };
 
 /* jwks_url: fetches, their serialization and the held CONNECTs. */
@@ -731,22 +737,42 @@ static void auth_jwt_wait_on_work(uv_work_t *req)
 	w->rc = auth_jwt_url_refresh(w->j, true);
 }
 
+/* The leader's fetch ended: it and the worker's followers are done;
+ * their CONNECTs are handled again one by one (each takes and frees its
+ * wait), the waits of clients that went away are freed. */
 static void auth_jwt_wait_on_after_work(uv_work_t *req, int status)
 {
-	struct auth_jwt_wait *w = req->data;
+	struct auth_jwt_wait *lead = req->data, *w, *next;
+	struct auth_jwt_url *u = lead->j->u;
+	struct worker *wk = lead->wk;
+	int rc = status ? TERN_EIO : lead->rc;
 
-	if (status)
-		w->rc = TERN_EIO;
-	w->done = true;
-	if (w->c) {
-		/* the CONNECT is handled again and takes w */
-		conn_release(w->c);
-		return;
+	uv_mutex_lock(&u->lock);
+	for (w = u->waits; w; w = next) {
+		next = w->next;
+		if (w->wk != wk || w->done || (w != lead && w->leader))
+			continue;
+		w->done = true;
+		w->rc = rc;
+		if (!w->c) {
+			auth_jwt_wait_unlink(u, w);
+			free(w);
+		}
 	}
-	uv_mutex_lock(&w->j->u->lock);
-	auth_jwt_wait_unlink(w->j->u, w);
-	uv_mutex_unlock(&w->j->u->lock);
-	free(w);
+	for (;;) {
+		struct conn *c = NULL;
+
+		for (w = u->waits; w && !c; w = w->next)
+			if (w->wk == wk && w->done && w->c && !w->released) {
+				w->released = true;
+				c = w->c;
+			}
+		uv_mutex_unlock(&u->lock);
+		if (!c)
+			return;
+		conn_release(c); /* may take (and free) its wait */
+		uv_mutex_lock(&u->lock);
+	}
 }
 
 void auth_jwt_conn_gone(struct conn *c)
@@ -831,19 +857,30 @@ static enum auth_verdict auth_jwt_hold(struct conn *c, struct auth_jwt *j,
 	w->req.data = w;
 	w->j = j;
 	w->c = c;
+	w->wk = c->w;
+	w->leader = true;
+	for (struct auth_jwt_wait *o = u->waits; o; o = o->next)
+		if (o->wk == c->w && o->leader && !o->done)
+			w->leader = false; /* follows the running one */
 	w->next = u->waits;
 	if (u->waits)
 		u->waits->prev = w;
 	u->waits = w;
 	u->n_waits++;
 	atomic_store(&u->any_waits, u->n_waits);
-	uv_mutex_unlock(&u->lock);
-	if (uv_queue_work(&c->w->loop, &w->req, auth_jwt_wait_on_work,
-			  auth_jwt_wait_on_after_work)) {
-		free(auth_jwt_wait_find(j, c, true));
+	/* queued under the lock: no follower can attach to a leader whose
+	 * work failed to queue */
+	if (w->leader && uv_queue_work(&c->w->loop, &w->req,
+				       auth_jwt_wait_on_work,
+				       auth_jwt_wait_on_after_work)) {
+		auth_jwt_wait_unlink(u, w);
+		uv_mutex_unlock(&u->lock);
+		free(w);
 		return AUTH_UNAVAILABLE;
 	}
-	log_debug("%s: JWT: unknown kid, fetching the JWK set", c->peer);
+	uv_mutex_unlock(&u->lock);
+	log_debug("%s: JWT: unknown kid, %s the JWK set", c->peer,
+		  w->leader ? "fetching" : "waiting for");
 	conn_hold(c);
 	return AUTH_PENDING;
 }

@@ -18,13 +18,15 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 import urllib.request
 
 import certs
 import jwt_keys as K
 import tern
-from tern import Broker, TernTestCase, unique, wait_until
+from tern import (CONNACK, Broker, TernTestCase, build_connect, unique,
+                  wait_until)
 
 V5_OK = 0
 V5_BAD_USER_OR_PASSWORD = 0x86
@@ -55,6 +57,7 @@ class JwksServer:
         self.tls = tls  # (cert, key) or None
         self.body = b'{"keys": []}'
         self.status = 200
+        self.delay = 0.0  # seconds before each answer
         self.requests = 0
         self.lock = threading.Lock()
         self.httpd = None
@@ -84,6 +87,8 @@ class JwksServer:
                 with outer.lock:
                     outer.requests += 1
                     body, status = outer.body, outer.status
+                    delay = outer.delay
+                time.sleep(delay)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -208,6 +213,29 @@ class UrlTests(JwksCase):
                          V5_BAD_USER_OR_PASSWORD)
         self.assertEqual(self.connack(token(RSA2, "k8"), 4),
                          V3_BAD_USER_OR_PASSWORD)
+        self.assertEqual(srv.count(), before + 1)
+
+    def test_burst_of_new_kid_connects_share_one_fetch(self):
+        """Ten CONNECTs with a new kid arrive while the IdP takes 1 s to
+        answer: one fetch serves them all (per worker one held CONNECT
+        runs it in the thread pool, the others follow it), and every one
+        connects."""
+        srv = self.server().start()
+        srv.serve((RSA1, "k1", "RS256"))
+        self.start(srv)
+        self.assertTrue(wait_until(lambda: srv.count() >= 1))
+        self.assertEqual(self.connack(token(RSA1, "k1")), V5_OK)
+        srv.serve((RSA1, "k1", "RS256"), (RSA2, "k2", "RS256"))
+        srv.delay = 1.0
+        before = srv.count()
+        clients = []
+        for i in range(10):
+            c = self.raw()
+            c.send(build_connect(unique("b"), 5, username="dev1",
+                                 password=token(RSA2, "k2").encode()))
+            clients.append(c)
+        for c in clients:
+            self.assertEqual(c.expect(CONNACK, 10).rc, V5_OK)
         self.assertEqual(srv.count(), before + 1)
 
     def test_unknown_kid_after_refresh_refused(self):
