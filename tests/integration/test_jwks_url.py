@@ -179,7 +179,7 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv)
-        wait_until(lambda: self.fetches("ok") >= 1)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         self.assertEqual(self.metric("tern_jwks_keys"), 1)
         tok = token(RSA1, "k1")
         self.assertEqual(self.connack(tok, 5), V5_OK)
@@ -202,7 +202,8 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv)
-        wait_until(lambda: srv.count() >= 1)
+        # the start-up fetch is over (not just asked for)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         self.assertEqual(self.connack(token(RSA1, "k1")), V5_OK)
         srv.serve((RSA1, "k1", "RS256"), (RSA2, "k2", "RS256"))
         before = srv.count()
@@ -223,7 +224,7 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv)
-        self.assertTrue(wait_until(lambda: srv.count() >= 1))
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         self.assertEqual(self.connack(token(RSA1, "k1")), V5_OK)
         srv.serve((RSA1, "k1", "RS256"), (RSA2, "k2", "RS256"))
         srv.delay = 1.0
@@ -244,7 +245,8 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv)
-        wait_until(lambda: srv.count() >= 1)
+        # the start-up fetch is over (not just asked for)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         before = srv.count()
         self.assertEqual(self.connack(token(RSA2, "nope")),
                          V5_BAD_USER_OR_PASSWORD)
@@ -258,7 +260,8 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv)
-        wait_until(lambda: srv.count() >= 1)
+        # the start-up fetch is over (not just asked for)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         payload = K.claims(sub="dev1")
         none = K.craft({"alg": "none", "kid": "k1"}, payload, signature=b"")
         none = none[:-1] if none.endswith(".") else none
@@ -274,12 +277,14 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"), (RSA2, "k2", "RS256"))
         self.start(srv, jwks_refresh=1)
-        wait_until(lambda: srv.count() >= 1)
+        # the start-up fetch is over (not just asked for)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         tok1 = token(RSA1, "k1")
         self.assertEqual(self.connack(tok1), V5_OK)
         srv.serve((RSA2, "k2", "RS256"))
-        wait_until(lambda: self.connack(tok1) == V5_BAD_USER_OR_PASSWORD,
-                   timeout=10, interval=0.3)
+        self.assertTrue(wait_until(
+            lambda: self.connack(tok1) == V5_BAD_USER_OR_PASSWORD,
+            timeout=10, interval=0.3))
         self.assertEqual(self.connack(token(RSA2, "k2")), V5_OK)
 
     def test_periodic_refresh_without_connect(self):
@@ -288,9 +293,10 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv, jwks_refresh=1)
-        wait_until(lambda: self.metric("tern_jwks_keys") == 1)
+        self.assertTrue(wait_until(lambda: self.metric("tern_jwks_keys") == 1))
         srv.serve((RSA1, "k1", "RS256"), (RSA2, "k2", "RS256"))
-        wait_until(lambda: self.metric("tern_jwks_keys") == 2, timeout=10)
+        self.assertTrue(wait_until(lambda: self.metric("tern_jwks_keys") == 2,
+                                   timeout=10))
         self.assertGreaterEqual(srv.count(), 2)
         self.assertEqual(self.connack(token(RSA2, "k2")), V5_OK)
 
@@ -304,14 +310,14 @@ class UrlTests(JwksCase):
         tok = token(RSA1, "k1")
         self.assertEqual(self.connack(tok, 5), V5_SERVER_UNAVAILABLE)
         self.assertEqual(self.connack(tok, 4), V3_SERVER_UNAVAILABLE)
-        wait_until(lambda: self.broker.read_log().count(
-            "JWKS: fetch failed again") >= 2, timeout=10)
+        self.assertTrue(wait_until(lambda: self.broker.read_log().count(
+            "JWKS: fetch failed again") >= 2, timeout=10))
         self.assertEqual(self.broker.read_log().count(
             "JWKS: fetch failed:"), 1)
         self.assertGreaterEqual(self.fetches("unreachable"), 3)
         srv.start()
-        wait_until(lambda: self.connack(tok) == V5_OK, timeout=10,
-                   interval=0.3)
+        self.assertTrue(wait_until(lambda: self.connack(tok) == V5_OK,
+                                   timeout=10, interval=0.3))
         self.assertTrue(self.broker.alive())
 
     def test_bad_answers_keep_the_old_keys(self):
@@ -320,7 +326,7 @@ class UrlTests(JwksCase):
         srv = self.server().start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv, jwks_refresh=1)
-        wait_until(lambda: self.fetches("ok") >= 1)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         tok = token(RSA1, "k1")
         big = b'{"keys": [' + b" " * (2 * 1024 * 1024) + b"]}"
         for body, status, result in ((big, 200, "too_large"),
@@ -330,7 +336,8 @@ class UrlTests(JwksCase):
             with self.subTest(result=result, status=status):
                 n = self.fetches(result)
                 srv.serve(body=body, status=status)
-                wait_until(lambda: self.fetches(result) > n, timeout=10)
+                self.assertTrue(wait_until(
+                    lambda: self.fetches(result) > n, timeout=10))
                 self.assertEqual(self.connack(tok), V5_OK)
         self.assertEqual(self.metric("tern_jwks_keys"), 1)
 
@@ -363,7 +370,7 @@ class HttpsTests(JwksCase):
                                self.pki.server_key)).start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv, jwks_ca_file=self.pki.ca)
-        wait_until(lambda: self.fetches("ok") >= 1)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
         self.assertEqual(self.connack(token(RSA1, "k1")), V5_OK)
 
     def test_https_with_a_wrong_ca_refused(self):
@@ -373,7 +380,7 @@ class HttpsTests(JwksCase):
                                self.pki.server_key)).start()
         srv.serve((RSA1, "k1", "RS256"))
         self.start(srv, jwks_ca_file=self.pki.other_ca)
-        wait_until(lambda: self.fetches("unreachable") >= 1)
+        self.assertTrue(wait_until(lambda: self.fetches("unreachable") >= 1))
         self.assertEqual(self.fetches("ok"), 0)
         self.assertEqual(self.connack(token(RSA1, "k1")),
                          V5_SERVER_UNAVAILABLE)
