@@ -173,7 +173,7 @@ struct tern_node {
 	struct auth *auth;   /* auth.c: password file, or NULL */
 	/* auth_limit.c: failed-authentication buckets, or NULL (off) */
 	struct auth_limit *auth_limit;
-	struct acl *acl;     /* acl.c: acl_file, or NULL (all allowed) */
+	struct acl *acl;     /* acl_node.c: acl_file, or NULL (all allowed) */
 	struct auth_jwt *jwt; /* auth_jwt.c: JWT keys, or NULL */
 	struct auth_ldap *ldap; /* auth_ldap.c: LDAP provider, or NULL */
 	struct oauth *oauth;  /* oauth.c: token endpoint, or NULL */
