@@ -1,5 +1,5 @@
 /*
- * fuzz_jwt.c - libFuzzer target for node/jwt.c.
+ * fuzz_jwt.c - libFuzzer target for node/jwt*.c (jwt.h).
  *
  * The first input byte picks a mode (its value mod 3), the rest is data:
  *

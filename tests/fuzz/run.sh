@@ -2,7 +2,7 @@
 # run.sh [SECONDS] - build the fuzzers and run each for SECONDS (20).
 #
 # Builds, at the repository root, build-fuzz/fuzz_decode (the MQTT codec,
-# proto/*.c), build-fuzz/fuzz_jwt (node/jwt.c with OpenSSL and jansson) and
+# proto/*.c), build-fuzz/fuzz_jwt (node/jwt*.c with OpenSSL and jansson) and
 # build-fuzz/fuzz_scram (node/scram.c) with libFuzzer, ASan and UBSan, then
 # fuzzes each on a scratch copy of its seeds (tests/fuzz/corpus/,
 # tests/fuzz/corpus_jwt/, tests/fuzz/corpus_scram/) so the committed seeds
@@ -33,7 +33,8 @@ flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 # shellcheck disable=SC2086 # flags is a list of words
 $cc $flags -Iproto proto/*.c tests/fuzz/fuzz_decode.c -o "$out/fuzz_decode"
 # shellcheck disable=SC2086
-$cc $flags -Iproto -Inode node/jwt.c tests/fuzz/fuzz_jwt.c \
+$cc $flags -Iproto -Inode node/jwt.c node/jwt_codec.c node/jwt_keys.c \
+	node/jwt_jwks.c node/jwt_sign.c tests/fuzz/fuzz_jwt.c \
 	-o "$out/fuzz_jwt" -lcrypto -ljansson
 # shellcheck disable=SC2086
 $cc $flags -Iproto -Inode node/scram.c proto/mqtt_util.c \

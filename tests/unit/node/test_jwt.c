@@ -1,8 +1,8 @@
 /*
- * test_jwt.c - node/jwt.c: key loading (PEM, secret, JWKS), verification
- * with every refusal it promises, signing, the public JWK set, and a cross
- * check against the openssl command line. Keys are generated here; no
- * network, temp files only under mkdtemp directories.
+ * test_jwt.c - node/jwt*.c (jwt.h): key loading (PEM, secret, JWKS),
+ * verification with every refusal it promises, signing, the public JWK
+ * set, and a cross check against the openssl command line. Keys are
+ * generated here; no network, temp files only under mkdtemp directories.
  */
 #include <criterion/criterion.h>
 #include <stdarg.h>
