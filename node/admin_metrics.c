@@ -7,6 +7,7 @@
  * names are listed in docs/ADMIN.md.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -102,6 +103,72 @@ static uint64_t admin_metrics_fds(void)
 	return n ? n - 1 : 0; /* not the one opendir holds */
 }
 
+/* A metric that is one per-worker counter summed over the workers. */
+struct admin_metric {
+	const char *name, *type, *help;
+	size_t off; /* of the counter in struct worker_stats */
+};
+
+#define ADMIN_METRIC(name, type, help, field)                                  \
+	{name, type, help, offsetof(struct worker_stats, field)}
+#define ADMIN_METRICS_N(t) (sizeof(t) / sizeof((t)[0]))
+
+/* Every per-worker counter or gauge /metrics exports as it is. */
+static const struct admin_metric admin_metrics_plain[] = {
+	ADMIN_METRIC("tern_clients_connected", "gauge",
+	             "Clients connected (CONNECT accepted).", clients_connected),
+	ADMIN_METRIC("tern_connects_total", "counter",
+	             "CONNECTs accepted.", connects),
+	ADMIN_METRIC("tern_disconnects_total", "counter",
+	             "Connections of connected clients that ended.", disconnects),
+	ADMIN_METRIC("tern_bytes_received_total", "counter",
+	             "Bytes received from clients.", bytes_in),
+	ADMIN_METRIC("tern_bytes_sent_total", "counter",
+	             "Bytes sent to clients.", bytes_out),
+	ADMIN_METRIC("tern_qos0_backlog_bytes", "gauge",
+	             "Bytes of QoS 0 messages queued for slow subscribers (max_qos0_backlog per worker).", qos0_backlog),
+	ADMIN_METRIC("tern_output_pending_bytes", "gauge",
+	             "Bytes handed to sockets' write queues and not yet taken by the kernel.", out_pending),
+	ADMIN_METRIC("tern_subscriptions", "gauge",
+	             "Subscriptions held by sessions.", subscriptions),
+	ADMIN_METRIC("tern_sessions", "gauge",
+	             "Sessions, online and offline.", sessions),
+	ADMIN_METRIC("tern_inflight_messages", "gauge",
+	             "QoS 1/2 messages sent and not yet acknowledged.", inflight),
+	ADMIN_METRIC("tern_queued_messages", "gauge",
+	             "Messages waiting in session queues.", queued),
+	ADMIN_METRIC("tern_protocol_errors_total", "counter",
+	             "Connections closed for a protocol violation.", protocol_errors),
+	ADMIN_METRIC("tern_auth_successes_total", "counter",
+	             "Successful client authentications.", auth_successes),
+	ADMIN_METRIC("tern_auth_failures_total", "counter",
+	             "Refused client authentications.", auth_failures),
+	ADMIN_METRIC("tern_auth_throttled_total", "counter",
+	             "CONNECTs refused unchecked after too many failed authentications from their address or client id.", auth_throttled),
+	ADMIN_METRIC("tern_acl_denied_total", "counter",
+	             "Publishes, subscriptions and wills the ACL refused.", acl_denied),
+	ADMIN_METRIC("tern_tls_handshake_failures_total", "counter",
+	             "TLS handshakes that failed.", tls_handshake_failures),
+	ADMIN_METRIC("tern_ws_upgrade_failures_total", "counter",
+	             "WebSocket upgrade requests refused.", ws_upgrade_failures),
+	ADMIN_METRIC("tern_proxy_failures_total", "counter",
+	             "Connections closed for a bad or missing PROXY protocol header.", proxy_failures),
+};
+
+static void admin_metrics_table(struct admin_buf *b, struct tern_node *n,
+                                const struct admin_metric *t, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		uint64_t v = 0;
+
+		for (uint32_t w = 0; w < n->n_workers; w++)
+			v += stat_get((_Atomic uint64_t *)((char *)&n->workers[w]
+			                                        .stats +
+			                                   t[i].off));
+		admin_metrics_one(b, t[i].name, t[i].type, t[i].help, v);
+	}
+}
+
 void admin_metrics_serve(struct admin_conn *c)
 {
 	struct admin *a = c->a;
@@ -121,6 +188,8 @@ void admin_metrics_serve(struct admin_conn *c)
 	                  n->start_wall);
 	admin_metrics_one(&b, "tern_workers", "gauge",
 	                  "Worker loops (threads) of the node.", n->n_workers);
+	admin_metrics_table(&b, n, admin_metrics_plain,
+	                    ADMIN_METRICS_N(admin_metrics_plain));
 
 	admin_metrics_head(&b, "tern_connections", "gauge",
 	                   "Open client connections by listener.");
@@ -131,15 +200,6 @@ void admin_metrics_serve(struct admin_conn *c)
 		    &b, "\"} %llu\n",
 		    (unsigned long long)ADMIN_SUM(n, conns_by_listener[i]));
 	}
-	admin_metrics_one(&b, "tern_clients_connected", "gauge",
-	                  "Clients connected (CONNECT accepted).",
-	                  ADMIN_SUM(n, clients_connected));
-	admin_metrics_one(&b, "tern_connects_total", "counter",
-	                  "CONNECTs accepted.", ADMIN_SUM(n, connects));
-	admin_metrics_one(&b, "tern_disconnects_total", "counter",
-	                  "Connections of connected clients that ended.",
-	                  ADMIN_SUM(n, disconnects));
-
 	admin_metrics_head(&b, "tern_messages_received_total", "counter",
 	                   "PUBLISH packets received from clients by QoS.");
 	for (int q = 0; q < 3; q++)
@@ -154,11 +214,6 @@ void admin_metrics_serve(struct admin_conn *c)
 		admin_buf_printf(
 		    &b, "tern_messages_sent_total{qos=\"%d\"} %llu\n", q,
 		    (unsigned long long)ADMIN_SUM(n, msgs_out_qos[q]));
-	admin_metrics_one(&b, "tern_bytes_received_total", "counter",
-	                  "Bytes received from clients.",
-	                  ADMIN_SUM(n, bytes_in));
-	admin_metrics_one(&b, "tern_bytes_sent_total", "counter",
-	                  "Bytes sent to clients.", ADMIN_SUM(n, bytes_out));
 	admin_metrics_head(&b, "tern_messages_dropped_total", "counter",
 	                   "Messages not delivered, by reason.");
 	admin_buf_printf(
@@ -172,57 +227,9 @@ void admin_metrics_serve(struct admin_conn *c)
 	    (unsigned long long)ADMIN_SUM(n, dropped_too_large),
 	    (unsigned long long)ADMIN_SUM(n, dropped_qos0_backlog));
 
-	admin_metrics_one(&b, "tern_qos0_backlog_bytes", "gauge",
-	                  "Bytes of QoS 0 messages queued for slow "
-	                  "subscribers (max_qos0_backlog per worker).",
-	                  ADMIN_SUM(n, qos0_backlog));
-	admin_metrics_one(&b, "tern_output_pending_bytes", "gauge",
-	                  "Bytes handed to sockets' write queues and not yet "
-	                  "taken by the kernel.",
-	                  ADMIN_SUM(n, out_pending));
-	admin_metrics_one(&b, "tern_subscriptions", "gauge",
-	                  "Subscriptions held by sessions.",
-	                  ADMIN_SUM(n, subscriptions));
-	admin_metrics_one(&b, "tern_sessions", "gauge",
-	                  "Sessions, online and offline.",
-	                  ADMIN_SUM(n, sessions));
 	admin_metrics_one(&b, "tern_retained_messages", "gauge",
 	                  "Retained messages stored.", retain_count(n->retain));
-	admin_metrics_one(&b, "tern_inflight_messages", "gauge",
-	                  "QoS 1/2 messages sent and not yet acknowledged.",
-	                  ADMIN_SUM(n, inflight));
-	admin_metrics_one(&b, "tern_queued_messages", "gauge",
-	                  "Messages waiting in session queues.",
-	                  ADMIN_SUM(n, queued));
-
-	admin_metrics_one(&b, "tern_protocol_errors_total", "counter",
-	                  "Connections closed for a protocol violation.",
-	                  ADMIN_SUM(n, protocol_errors));
-	admin_metrics_one(&b, "tern_auth_successes_total", "counter",
-	                  "Successful client authentications.",
-	                  ADMIN_SUM(n, auth_successes));
-	admin_metrics_one(&b, "tern_auth_failures_total", "counter",
-	                  "Refused client authentications.",
-	                  ADMIN_SUM(n, auth_failures));
-	admin_metrics_one(&b, "tern_auth_throttled_total", "counter",
-	                  "CONNECTs refused unchecked after too many failed "
-	                  "authentications from their address or client id.",
-	                  ADMIN_SUM(n, auth_throttled));
 	admin_metrics_jwks(&b, n);
-	admin_metrics_one(&b, "tern_acl_denied_total", "counter",
-	                  "Publishes, subscriptions and wills the ACL refused.",
-	                  ADMIN_SUM(n, acl_denied));
-	admin_metrics_one(&b, "tern_tls_handshake_failures_total", "counter",
-	                  "TLS handshakes that failed.",
-	                  ADMIN_SUM(n, tls_handshake_failures));
-	admin_metrics_one(&b, "tern_ws_upgrade_failures_total", "counter",
-	                  "WebSocket upgrade requests refused.",
-	                  ADMIN_SUM(n, ws_upgrade_failures));
-	admin_metrics_one(&b, "tern_proxy_failures_total", "counter",
-	                  "Connections closed for a bad or missing PROXY "
-	                  "protocol header.",
-	                  ADMIN_SUM(n, proxy_failures));
-
 	admin_metrics_one(&b, "tern_process_resident_memory_bytes", "gauge",
 	                  "Resident memory of the process in bytes.",
 	                  admin_metrics_rss());

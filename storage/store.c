@@ -119,6 +119,79 @@ void store_rd_end(MDB_txn *txn, MDB_cursor *c)
 	mdb_txn_abort(txn);
 }
 
+int store_prefix_walk(struct store *s, int db, const void *prefix,
+                      size_t plen, store_walk_cb cb, void *ctx,
+                      const char *what)
+{
+	MDB_cursor *c;
+	MDB_txn *txn;
+	MDB_val k = {plen, (void *)prefix}, v;
+	int rc;
+
+	rc = store_rd_cursor(s, db, &txn, &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val rest;
+
+		if (!store_has_prefix(&k, prefix, plen))
+			break;
+		rest = (MDB_val){k.mv_size - plen, (uint8_t *)k.mv_data + plen};
+		rc = cb(ctx, txn, &rest, &v);
+		if (rc)
+			goto out;
+	}
+	if (rc && rc != MDB_NOTFOUND) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "cannot read %s", what);
+		rc = store_mdb_err(s, rc, msg);
+	} else {
+		rc = 0;
+	}
+out:
+	store_rd_end(txn, c);
+	return rc;
+}
+
+int store_prefix_del(struct store_txn *t, int db, const void *prefix,
+                     size_t plen,
+                     int (*each)(struct store_txn *t, const MDB_val *val),
+                     const char *what)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c);
+	if (rc)
+		return store_mdb_err(t->s, rc, "cannot open a cursor");
+	/* re-seek after each delete: simple, and immune to cursor details */
+	for (;;) {
+		k = (MDB_val){plen, (void *)prefix};
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc || !store_has_prefix(&k, prefix, plen))
+			break;
+		if (each && (rc = each(t, &v)) != 0)
+			goto out;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+	}
+	if (rc && rc != MDB_NOTFOUND) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "cannot delete %s", what);
+		rc = store_mdb_err(t->s, rc, msg);
+	} else {
+		rc = 0;
+	}
+out:
+	mdb_cursor_close(c);
+	return rc;
+}
+
 int store_id_check(const char *id, size_t len)
 {
 	if (!id || len == 0 || len > STORE_MAX_ID_LEN ||

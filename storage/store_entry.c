@@ -343,96 +343,74 @@ int store_entry_del(struct store_txn *t, const char *id, size_t len,
 	return store_txn_fail(t, rc);
 }
 
+/* store_prefix_del's look at an entry: its message loses a reference. */
+static int entry_del_one(struct store_txn *t, const MDB_val *v)
+{
+	uint64_t msg_id;
+
+	/* corrupt: it held no reference */
+	return entry_msg_id(t->s, v, &msg_id) ? msg_unref(t, msg_id) : 0;
+}
+
 int store_entry_del_all(struct store_txn *t, const uint8_t *prefix, size_t plen)
 {
-	MDB_cursor *c;
+	return store_prefix_del(t, STORE_DB_ENTRIES, prefix, plen,
+	                        entry_del_one, "a session's entries");
+}
+
+struct entry_walk {
+	struct store *s;
+	const char *id;
+	size_t len;
+	store_entry_cb cb;
+	void *ctx;
+};
+
+/* One entry of a session: its message looked up, then the caller's cb. */
+static int entry_walk_one(void *ctx, MDB_txn *txn, const MDB_val *rest,
+                          const MDB_val *v)
+{
+	struct entry_walk *w = ctx;
+	struct store *s = w->s;
+	uint8_t mk[8];
+	MDB_val key = {8, mk}, m;
 	uint64_t msg_id;
-	MDB_val k, v;
-	bool corrupt;
 	int rc;
 
-	rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_ENTRIES], &c);
-	if (rc)
-		return store_mdb_err(t->s, rc, "cannot open a cursor");
-	/* re-seek after each delete: simple, and immune to cursor details */
-	for (;;) {
-		k = (MDB_val){plen, (void *)prefix};
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc || !store_has_prefix(&k, prefix, plen))
-			break;
-		corrupt = !entry_msg_id(t->s, &v, &msg_id);
-		rc = mdb_cursor_del(c, 0);
-		if (rc)
-			break;
-		rc = corrupt ? 0 : msg_unref(t, msg_id);
-		if (rc)
-			goto out;
+	if (rest->mv_size != 8 || v->mv_size < 8) {
+		store_log(s,
+		          "corrupt entry of %.*s (key %zu bytes, value %zu "
+		          "bytes)",
+		          (int)w->len, w->id, rest->mv_size + w->len + 1,
+		          v->mv_size);
+		return TERN_EIO;
 	}
-	rc = rc == MDB_NOTFOUND ? 0
-	                        : store_mdb_err(t->s, rc,
-	                                        "cannot delete a session's "
-	                                        "entries");
-out:
-	mdb_cursor_close(c);
-	return rc;
+	msg_id = store_get_be64(v->mv_data);
+	store_put_be64(mk, msg_id);
+	rc = mdb_get(txn, s->dbi[STORE_DB_MSGS], &key, &m);
+	if (rc || m.mv_size < 4) {
+		store_log(s, "entry %llu of %.*s: message %llu %s",
+		          (unsigned long long)store_get_be64(rest->mv_data),
+		          (int)w->len, w->id, (unsigned long long)msg_id,
+		          rc == MDB_NOTFOUND ? "is missing"
+		          : rc               ? mdb_strerror(rc)
+		                             : "is corrupt");
+		return TERN_EIO;
+	}
+	return w->cb(w->ctx, store_get_be64(rest->mv_data), msg_id,
+	             (uint8_t *)m.mv_data + 4, m.mv_size - 4,
+	             (uint8_t *)v->mv_data + 8, v->mv_size - 8);
 }
 
 int store_entry_scan(struct store *s, const char *id, size_t len,
                      store_entry_cb cb, void *ctx)
 {
 	uint8_t prefix[STORE_MAX_ID_LEN + 1];
-	MDB_cursor *c;
-	MDB_txn *txn;
-	MDB_val k, v;
-	size_t plen;
-	int rc;
+	struct entry_walk w = {s, id, len, cb, ctx};
 
 	if (!s || !cb || store_id_check(id, len))
 		return TERN_EINVAL;
-	plen = store_id_prefix(prefix, id, len);
-	rc = store_rd_cursor(s, STORE_DB_ENTRIES, &txn, &c);
-	if (rc)
-		return rc;
-	k = (MDB_val){plen, prefix};
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		uint8_t mk[8];
-		MDB_val key = {8, mk}, m;
-		uint64_t msg_id;
-
-		if (!store_has_prefix(&k, prefix, plen))
-			break;
-		if (k.mv_size != plen + 8 || v.mv_size < 8) {
-			store_log(s,
-			          "corrupt entry of %.*s (key %zu bytes, "
-			          "value %zu bytes)",
-			          (int)len, id, k.mv_size, v.mv_size);
-			rc = TERN_EIO;
-			goto out;
-		}
-		msg_id = store_get_be64(v.mv_data);
-		store_put_be64(mk, msg_id);
-		rc = mdb_get(txn, s->dbi[STORE_DB_MSGS], &key, &m);
-		if (rc || m.mv_size < 4) {
-			store_log(s, "entry %llu of %.*s: message %llu %s",
-			          (unsigned long long)store_get_be64(
-			              (uint8_t *)k.mv_data + plen),
-			          (int)len, id, (unsigned long long)msg_id,
-			          rc == MDB_NOTFOUND ? "is missing"
-			          : rc               ? mdb_strerror(rc)
-			                             : "is corrupt");
-			rc = TERN_EIO;
-			goto out;
-		}
-		rc = cb(ctx, store_get_be64((uint8_t *)k.mv_data + plen),
-		        msg_id, (uint8_t *)m.mv_data + 4, m.mv_size - 4,
-		        (uint8_t *)v.mv_data + 8, v.mv_size - 8);
-		if (rc)
-			goto out;
-	}
-	rc = rc == MDB_NOTFOUND ? 0
-	                        : store_mdb_err(s, rc, "cannot read entries");
-out:
-	store_rd_end(txn, c);
-	return rc;
+	return store_prefix_walk(s, STORE_DB_ENTRIES, prefix,
+	                         store_id_prefix(prefix, id, len),
+	                         entry_walk_one, &w, "entries");
 }

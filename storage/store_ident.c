@@ -82,31 +82,30 @@ int store_ident_get(struct store *s, uint8_t kind, const char *name,
 	return rc;
 }
 
+struct ident_walk {
+	store_kv_cb cb;
+	void *ctx;
+};
+
+static int ident_walk_one(void *ctx, MDB_txn *txn, const MDB_val *rest,
+                          const MDB_val *v)
+{
+	struct ident_walk *w = ctx;
+
+	(void)txn;
+	if (!rest->mv_size)
+		return 0; /* a kind byte alone names nothing */
+	return w->cb(w->ctx, rest->mv_data, rest->mv_size, v->mv_data,
+	             v->mv_size);
+}
+
 int store_ident_scan(struct store *s, uint8_t kind, store_kv_cb cb,
                      void *ctx)
 {
-	MDB_cursor *c;
-	MDB_txn *txn;
-	MDB_val k = {1, &kind}, v;
-	int rc;
+	struct ident_walk w = {cb, ctx};
 
 	if (!s || !cb || !kind)
 		return TERN_EINVAL;
-	rc = store_rd_cursor(s, STORE_DB_IDENTS, &txn, &c);
-	if (rc)
-		return rc;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && k.mv_size > 1 && ((uint8_t *)k.mv_data)[0] == kind;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		rc = cb(ctx, (const char *)k.mv_data + 1, k.mv_size - 1,
-		        v.mv_data, v.mv_size);
-		if (rc)
-			goto out;
-	}
-	rc = rc == MDB_NOTFOUND || rc == 0
-	         ? 0
-	         : store_mdb_err(s, rc, "cannot read identities");
-out:
-	store_rd_end(txn, c);
-	return rc;
+	return store_prefix_walk(s, STORE_DB_IDENTS, &kind, 1, ident_walk_one,
+	                         &w, "identities");
 }

@@ -109,6 +109,29 @@ int store_rd_begin(struct store *s, MDB_txn **txn);
 int store_rd_cursor(struct store *s, int db, MDB_txn **txn, MDB_cursor **c);
 void store_rd_end(MDB_txn *txn, MDB_cursor *c);
 
+/*
+ * Calls cb for every record of database db whose key starts with
+ * prefix[0..plen), in key order, in one read
+ * transaction (passed to cb for lookups). The key past the prefix is in
+ * *rest. cb's non-zero return stops the walk and is returned; an LMDB
+ * error is logged as "cannot read <what>".
+ */
+typedef int (*store_walk_cb)(void *ctx, MDB_txn *txn, const MDB_val *rest,
+                             const MDB_val *val);
+int store_prefix_walk(struct store *s, int db, const void *prefix,
+                      size_t plen, store_walk_cb cb, void *ctx,
+                      const char *what);
+
+/*
+ * Deletes every record of db whose key starts with prefix[0..plen) in t;
+ * each (if not NULL) is called with a record's value before it goes, and
+ * its non-zero return stops. Errors as "cannot delete <what>".
+ */
+int store_prefix_del(struct store_txn *t, int db, const void *prefix,
+                     size_t plen,
+                     int (*each)(struct store_txn *t, const MDB_val *val),
+                     const char *what);
+
 /* 0 if id[0..len) can be a client id here (1..STORE_MAX_ID_LEN bytes,
  * no 0x00), else TERN_EINVAL. */
 int store_id_check(const char *id, size_t len);

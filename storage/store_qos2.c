@@ -52,63 +52,42 @@ int store_qos2_del(struct store_txn *t, const char *id, size_t len,
 
 int store_qos2_del_all(struct store_txn *t, const uint8_t *prefix, size_t plen)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc;
+	return store_prefix_del(t, STORE_DB_QOS2, prefix, plen, NULL,
+	                        "a session's qos2 ids");
+}
 
-	rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_QOS2], &c);
-	if (rc)
-		return store_mdb_err(t->s, rc, "cannot open a cursor");
-	for (;;) {
-		k = (MDB_val){plen, (void *)prefix};
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc || !store_has_prefix(&k, prefix, plen))
-			break;
-		rc = mdb_cursor_del(c, 0);
-		if (rc)
-			break;
+struct qos2_walk {
+	struct store *s;
+	const char *id;
+	size_t len;
+	int (*cb)(void *ctx, uint16_t pid);
+	void *ctx;
+};
+
+static int qos2_walk_one(void *ctx, MDB_txn *txn, const MDB_val *rest,
+                         const MDB_val *v)
+{
+	struct qos2_walk *w = ctx;
+
+	(void)txn;
+	(void)v;
+	if (rest->mv_size != 2) {
+		store_log(w->s, "corrupt qos2 key of %.*s (%zu bytes)",
+		          (int)w->len, w->id, rest->mv_size + w->len + 1);
+		return TERN_EIO;
 	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? 0
-	                          : store_mdb_err(t->s, rc,
-	                                          "cannot delete a session's "
-	                                          "qos2 ids");
+	return w->cb(w->ctx, store_get_be16(rest->mv_data));
 }
 
 int store_qos2_scan(struct store *s, const char *id, size_t len,
                     int (*cb)(void *ctx, uint16_t pid), void *ctx)
 {
 	uint8_t prefix[STORE_MAX_ID_LEN + 1];
-	MDB_cursor *c;
-	MDB_txn *txn;
-	MDB_val k, v;
-	size_t plen;
-	int rc;
+	struct qos2_walk w = {s, id, len, cb, ctx};
 
 	if (!s || !cb || store_id_check(id, len))
 		return TERN_EINVAL;
-	plen = store_id_prefix(prefix, id, len);
-	rc = store_rd_cursor(s, STORE_DB_QOS2, &txn, &c);
-	if (rc)
-		return rc;
-	k = (MDB_val){plen, prefix};
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (!store_has_prefix(&k, prefix, plen))
-			break;
-		if (k.mv_size != plen + 2) {
-			store_log(s, "corrupt qos2 key of %.*s (%zu bytes)",
-			          (int)len, id, k.mv_size);
-			rc = TERN_EIO;
-			goto out;
-		}
-		rc = cb(ctx, store_get_be16((uint8_t *)k.mv_data + plen));
-		if (rc)
-			goto out;
-	}
-	rc = rc == MDB_NOTFOUND ? 0
-	                        : store_mdb_err(s, rc, "cannot read qos2 ids");
-out:
-	store_rd_end(txn, c);
-	return rc;
+	return store_prefix_walk(s, STORE_DB_QOS2, prefix,
+	                         store_id_prefix(prefix, id, len),
+	                         qos2_walk_one, &w, "qos2 ids");
 }
