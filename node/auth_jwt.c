@@ -930,10 +930,17 @@ void auth_jwt_on_auth(struct conn *c, uint8_t reason, const char *method,
 {
 	struct mqtt_packet ok = {.type = MQTT_AUTH};
 	const struct session *s = c->s;
+	struct auth_jwt *j = c->w->node->jwt;
+	/* set: handled again after a fetch of the JWK set this AUTH waited
+	 * for (its token's kid was unknown) */
+	struct auth_jwt_wait *w = auth_jwt_wait_find(j, c, true);
+	bool again = w != NULL;
+	int rc = w ? w->rc : 0;
 	struct jwt_claims cl;
 	const char *why = "?";
 	enum jwt_result r;
 
+	free(w);
 	/* [MQTT-4.12.1-1]: re-authentication keeps the CONNECT's method */
 	if (reason != MQTT_RC_REAUTHENTICATE || !method ||
 	    mlen != strlen(AUTH_JWT_METHOD) ||
@@ -943,6 +950,14 @@ void auth_jwt_on_auth(struct conn *c, uint8_t reason, const char *method,
 		return;
 	}
 	r = auth_jwt_verify(c, data, dlen, &cl, &why);
+	if (r != JWT_OK && j->u && auth_jwt_kid_unknown(j, data, dlen)) {
+		/* a key the IdP rotated in: wait for the set, as a CONNECT
+		 * does (the AUTH is handled again when it is here) */
+		if (!again && auth_jwt_hold(c, j, why) == AUTH_PENDING)
+			return;
+		if (again && rc)
+			why = "the JWK set could not be fetched";
+	}
 	if (r == JWT_OK && c->auth_name && strcmp(cl.username, c->auth_name))
 		why = "a token for another user";
 	else if (r == JWT_OK && cl.roles_truncated && acl_enforced(c->w->node))

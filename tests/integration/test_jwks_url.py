@@ -239,6 +239,31 @@ class UrlTests(JwksCase):
             self.assertEqual(c.expect(CONNACK, 10).rc, V5_OK)
         self.assertEqual(srv.count(), before + 1)
 
+    def test_reauth_with_a_new_kid_waits_for_the_fetch(self):
+        """[MQTT5-4.12.1] an MQTT 5 client re-authenticating (AUTH 0x19,
+        method JWT) with a token of a key the IdP just rotated in: the
+        node fetches the set while the AUTH waits, then answers AUTH 0x00;
+        the session carries on."""
+        srv = self.server().start()
+        srv.serve((RSA1, "k1", "RS256"))
+        self.start(srv)
+        self.assertTrue(wait_until(lambda: self.fetches("ok") >= 1))
+        c = self.raw()
+        c.connect(unique("ra"), version=5, props=[
+            (tern.AUTH_METHOD, "JWT"),
+            (tern.AUTH_DATA, token(RSA1, "k1").encode())])
+        topic = unique("ra/")
+        self.assertEqual(c.subscribe([(topic, 1)]), [1])
+        srv.serve((RSA1, "k1", "RS256"), (RSA2, "k2", "RS256"))
+        before = srv.count()
+        c.send(tern.build_auth(0x19, "JWT", token(RSA2, "k2").encode()))
+        p = c.expect(tern.AUTH, 10)
+        self.assertEqual((p.rc, p.props.get(tern.AUTH_METHOD)), (0, "JWT"))
+        self.assertEqual(srv.count(), before + 1)
+        c.publish(topic, b"still here", qos=1, pid=9)
+        got = c.expect_publish()
+        self.assertEqual(got.payload, b"still here")
+
     def test_unknown_kid_after_refresh_refused(self):
         """A kid the fetched set still lacks is refused with 0x86 (not
         0x88: the IdP answered)."""
