@@ -159,12 +159,13 @@ class RefusalTests(LimitTestCase):
         self.assertEqual(c.expect(CONNACK).rc, RATE_EXCEEDED)
         t = time.monotonic()
         c.send_quiet(tern.packet(tern.PINGREQ, 0, b""))  # not read
-        got = c.wait_closed(timeout=5)
+        got = c.wait_closed(timeout=10)
         waited = time.monotonic() - t
         self.assertEqual(got, [], "no PINGRESP: the connection is not read")
-        # auth_fail_delay_ms 1000, closed by the next 1 s sweep
+        # auth_fail_delay_ms 1000, closed by the next 1 s sweep (the upper
+        # bound only says "not left open": a loaded machine is slow)
         self.assertGreaterEqual(waited, 0.9)
-        self.assertLess(waited, 4.0)
+        self.assertLess(waited, 8.0)
 
     def test_mosquitto_pub_sees_the_refusal(self):
         self.throttle(n=3)
@@ -249,7 +250,7 @@ class RefillTests(LimitTestCase):
         c.version = 5
         c.send(build_connect(unique("x"), 5, username="alice",
                              password=b"wrong"))
-        got = c.wait_closed(timeout=1)  # auth_fail_delay_ms 0
+        got = c.wait_closed(timeout=5)  # auth_fail_delay_ms 0: at once
         self.assertEqual([(p.type, p.rc) for p in got],
                          [(CONNACK, RATE_EXCEEDED)])
         # poll (throttled attempts are cheap) until one is checked again
@@ -258,7 +259,7 @@ class RefillTests(LimitTestCase):
             rc = self.attempt()
             if rc != RATE_EXCEEDED:
                 break
-            self.assertLess(time.monotonic() - start, 6.0,
+            self.assertLess(time.monotonic() - start, 10.0,
                             "still throttled")
             time.sleep(0.1)
         self.assertEqual(rc, BAD_PASSWORD_V5)

@@ -298,8 +298,8 @@ class ScramTests(ScramCase, SharedBrokerCase):
         connect timeout (1.5 s here, checked by the 1 s sweep)."""
         c, sc, a = self.start("user", "pencil")
         t0 = time.monotonic()
-        c.wait_closed(timeout=5)
-        self.assertLess(time.monotonic() - t0, 4.5)
+        c.wait_closed(timeout=10)
+        self.assertLess(time.monotonic() - t0, 8.0)  # not left open
         self.assertTrue(wait_until(lambda: "no CONNECT within 1500 ms" in
                                    self.broker.read_log()))
 

@@ -433,13 +433,14 @@ class TlsTimeoutTests(TlsCase):
                     start = time.monotonic()
                     with self.assertRaises(socket.timeout):
                         s.recv(1)  # still open well before the deadline
-                    s.settimeout(4)
+                    s.settimeout(8)
                     try:
                         data = s.recv(1)
                     except ConnectionResetError:
                         data = b""
                     self.assertEqual(data, b"")
-                    self.assertLess(time.monotonic() - start, 4)
+                    # closed, not left open (a loaded machine is slow)
+                    self.assertLess(time.monotonic() - start, 8)
                 finally:
                     s.close()
         self.wait_log("no CONNECT within 500 ms", 2)
