@@ -22,6 +22,8 @@
 #include "msg.h"
 #include "node.h"
 #include "retain.h"
+#include "store.h"
+#include "tern_err.h"
 #include "topic.h"
 
 #define ADMIN_LIST_DEFAULT 1000
@@ -319,15 +321,21 @@ static int admin_api_msg_cmp(const void *x, const void *y)
 	return strcmp(a->topic, b->topic);
 }
 
+/*
+ * GET /api/v1/retained: the matches are read a chunk at a time
+ * (retain_chunk), so a node with a million retained messages holds one
+ * chunk and the requested page, never the whole result. Order: topic
+ * order as the store keeps it (each chunk sorted).
+ */
 static void admin_api_retained_list(struct admin_conn *c)
 {
 	struct tern_node *n = c->a->n;
 	uint64_t now = uv_now(c->a->loop);
+	struct store_retained_pos pos = {0};
 	char filter[1024] = "#";
-	size_t offset, limit;
-	struct msg **msgs;
+	size_t offset, limit, count = 0;
 	json_t *arr, *j;
-	int count;
+	int more;
 
 	if (admin_api_query(c->req.query, "filter", filter, sizeof(filter)) &&
 	    !filter[0])
@@ -340,23 +348,34 @@ static void admin_api_retained_list(struct admin_conn *c)
 	}
 	if (!admin_api_paging(c, &offset, &limit))
 		return;
-	count = retain_collect(n->retain, filter, strlen(filter), now, &msgs);
-	if (count < 0) {
-		admin_http_error(c, 500, "out of memory");
-		return;
-	}
-	if (count > 1)
-		qsort(msgs, (size_t)count, sizeof(*msgs), admin_api_msg_cmp);
 	arr = json_array();
-	for (int i = 0; i < count; i++) {
-		if (arr && (size_t)i >= offset && (size_t)i - offset < limit)
-			json_array_append_new(
-			    arr, admin_api_retained_json(msgs[i], now, false));
-		msg_unref(msgs[i]);
-	}
-	free(msgs);
-	j = json_pack("{s:o, s:i, s:I, s:I}", "retained", arr, "total", count,
-	              "offset", (json_int_t)offset, "limit", (json_int_t)limit);
+	do {
+		struct msg **msgs = NULL;
+		size_t got = 0;
+
+		more = retain_chunk(n->retain, filter, strlen(filter), now, &pos,
+				    &msgs, &got);
+		if (more < 0) {
+			json_decref(arr);
+			admin_http_error(c, 500, "cannot read the retained "
+						 "messages: %s",
+					 tern_strerror(more));
+			return;
+		}
+		if (got > 1)
+			qsort(msgs, got, sizeof(*msgs), admin_api_msg_cmp);
+		for (size_t i = 0; i < got; i++, count++) {
+			if (arr && count >= offset && count - offset < limit)
+				json_array_append_new(
+				    arr,
+				    admin_api_retained_json(msgs[i], now, false));
+			msg_unref(msgs[i]);
+		}
+		free(msgs);
+	} while (more > 0);
+	j = json_pack("{s:o, s:I, s:I, s:I}", "retained", arr, "total",
+		      (json_int_t)count, "offset", (json_int_t)offset, "limit",
+		      (json_int_t)limit);
 	admin_http_reply_json(c, j ? 200 : 500, j);
 }
 
