@@ -3,13 +3,14 @@
 #
 # Builds, at the repository root, build-fuzz/fuzz_decode (the MQTT codec,
 # proto/*.c), build-fuzz/fuzz_jwt (node/jwt*.c with OpenSSL and jansson) and
-# build-fuzz/fuzz_scram (node/scram.c) with libFuzzer, ASan and UBSan, then
-# fuzzes each on a scratch copy of its seeds (tests/fuzz/corpus/,
-# tests/fuzz/corpus_jwt/, tests/fuzz/corpus_scram/) so the committed seeds
-# never grow. All run even if one finds something. Exits non-zero if a
-# build fails or a fuzzer finds a crash (the reproducer is left in
-# build-fuzz/: crash-* for fuzz_decode, jwt-crash-* for fuzz_jwt,
-# scram-crash-* for fuzz_scram).
+# build-fuzz/fuzz_scram (node/scram.c) and build-fuzz/fuzz_front (the PROXY
+# header and WebSocket upgrade parsers, node/proxy.c and ws_handshake.c)
+# with libFuzzer, ASan and UBSan, then fuzzes each on a scratch copy of its
+# seeds (tests/fuzz/corpus/, corpus_jwt/, corpus_scram/, corpus_front/) so
+# the committed seeds never grow. All run even if one finds something.
+# Exits non-zero if a build fails or a fuzzer finds a crash (the reproducer
+# is left in build-fuzz/: crash-* for fuzz_decode, jwt-crash-*,
+# scram-crash-*, front-crash-* for the others).
 # Works from any directory.
 set -eu
 
@@ -39,6 +40,10 @@ $cc $flags -Iproto -Inode node/jwt.c node/jwt_codec.c node/jwt_keys.c \
 # shellcheck disable=SC2086
 $cc $flags -Iproto -Inode node/scram.c proto/mqtt_util.c \
 	tests/fuzz/fuzz_scram.c -o "$out/fuzz_scram" -lcrypto
+# shellcheck disable=SC2086
+$cc $flags -Iproto -Inode $(pkg-config --cflags libuv) node/proxy.c \
+	node/ws_handshake.c proto/tern_err.c tests/fuzz/fuzz_front.c \
+	-o "$out/fuzz_front" -lhttp_parser -lcrypto
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tern-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
@@ -61,4 +66,5 @@ fuzz() {
 fuzz fuzz_decode "$here/corpus" ""
 fuzz fuzz_jwt "$here/corpus_jwt" "jwt-"
 fuzz fuzz_scram "$here/corpus_scram" "scram-"
+fuzz fuzz_front "$here/corpus_front" "front-"
 exit "$status"
