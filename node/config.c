@@ -1457,6 +1457,17 @@ int config_load(struct tern_config *cfg, int argc, char **argv, char **envp,
 	return config_validate(cfg, err, errlen);
 }
 
+/* Every client of listener l is identified by its certificate (TLS, a
+ * required client certificate, the user name taken from it). */
+static bool config_cert_identity(const struct tern_config *cfg,
+                                 const struct tern_listener_cfg *l)
+{
+	return (l->scheme == TERN_SCHEME_MQTTS ||
+	        l->scheme == TERN_SCHEME_WSS) &&
+	       cfg->tls_client_cert == TERN_TLS_CLIENT_CERT_REQUIRED &&
+	       cfg->tls_username_from != TERN_TLS_USERNAME_NONE;
+}
+
 bool config_jwt_on(const struct tern_config *cfg)
 {
 	return cfg->jwt_keys[0] || cfg->jwt_secret_file[0] ||
@@ -1506,14 +1517,16 @@ int config_validate(const struct tern_config *cfg, char *err, size_t errlen)
 			                  l->url, missing);
 		if (!l->loopback && !cfg->allow_anonymous &&
 		    !cfg->password_file[0] && !config_jwt_on(cfg) &&
-		    !cfg->ldap_url[0])
+		    !cfg->ldap_url[0] && !config_cert_identity(cfg, l))
 			return config_err(
 			    err, errlen,
 			    "listener %s is not on loopback and no "
 			    "authentication provider is configured: set "
 			    "password_file, ldap_url or a JWT key (jwt_keys, "
-			    "jwks_file, jwt_secret_file), or "
-			    "allow_anonymous: true to "
+			    "jwks_file, jwks_url, jwt_secret_file), require "
+			    "client certificates as identity on a TLS "
+			    "listener (tls_client_cert: required, "
+			    "tls_username_from), or allow_anonymous: true to "
 			    "accept anonymous clients there (not "
 			    "recommended), or bind to 127.0.0.1",
 			    l->url);

@@ -674,10 +674,34 @@ Test(config, non_loopback_needs_allow_anonymous)
 	                 "listener mqtt://0.0.0.0:1883 is not on loopback and "
 	                 "no authentication provider is configured: set "
 	                 "password_file, ldap_url or a JWT key (jwt_keys, "
-	                 "jwks_file, "
-	                 "jwt_secret_file), or allow_anonymous: true to accept "
+	                 "jwks_file, jwks_url, jwt_secret_file), require "
+	                 "client certificates as identity on a TLS listener "
+	                 "(tls_client_cert: required, tls_username_from), or "
+	                 "allow_anonymous: true to accept "
 	                 "anonymous clients there (not recommended), or bind "
 	                 "to 127.0.0.1");
+	/* mutual TLS with the certificate as identity is a provider, on TLS
+	 * listeners only, and only when the certificate is required */
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtts://0.0.0.0:8883",
+	                  "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
+	                  "--tls-ca", "/ca.pem", "--set",
+	                  "tls_client_cert=required", "--set",
+	                  "tls_username_from=cn"),
+	             0, "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtts://0.0.0.0:8883",
+	                  "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
+	                  "--tls-ca", "/ca.pem", "--set",
+	                  "tls_client_cert=optional", "--set",
+	                  "tls_username_from=cn"),
+	             TERN_ECONFIG);
+	cr_assert(strstr(err, "is not on loopback") != NULL, "%s", err);
+	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
+	                  "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
+	                  "--tls-ca", "/ca.pem", "--set",
+	                  "tls_client_cert=required", "--set",
+	                  "tls_username_from=san"),
+	             TERN_ECONFIG);
+	cr_assert(strstr(err, "is not on loopback") != NULL, "%s", err);
 	cr_assert_eq(LOAD(&c, NULL, err, "--listen", "mqtt://0.0.0.0:1883",
 	                  "--password-file", "/nonexistent/passwd"),
 	             0, "%s", err);
