@@ -439,6 +439,19 @@ class TernTestCase(unittest.TestCase):
 
     # -- checks
 
+    def metric(self, name):
+        """One sample of the broker's /metrics (see metric()), or None."""
+        return metric(self.broker, name)
+
+    def wait_log_re(self, pattern, timeout=TIMEOUT):
+        """Waits for a line of the ternd log matching pattern; returns the
+        match."""
+        rx = re.compile(pattern, re.M)
+        m = wait_until(lambda: rx.search(self.broker.read_log()), timeout)
+        self.assertTrue(m, "%r not in the ternd log:\n%s" % (
+            pattern, self.broker.read_log()[-3000:]))
+        return m
+
     def assert_broker_serves(self, version=5):
         """The broker is alive: a fresh client connects, subscribes and gets
         its own publish back."""

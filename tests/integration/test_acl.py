@@ -33,7 +33,6 @@ import subprocess
 import tempfile
 import time
 import unittest
-import urllib.request
 
 import tern
 from tern import (CONNACK, PUBACK, PUBREC, SESSION_EXPIRY, Broker,
@@ -253,13 +252,6 @@ class AclCase(TernTestCase):
     def assert_alive(self, c):
         """The connection is still up: PINGREQ gets its PINGRESP."""
         c.ping()
-
-    def metric(self, name):
-        with urllib.request.urlopen(self.broker.admin_url() + "/metrics",
-                                    timeout=5) as r:
-            text = r.read().decode()
-        m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
-        return int(m.group(1)) if m else None
 
     def wait_log(self, text, timeout=tern.TIMEOUT):
         ok = wait_until(lambda: text in self.broker.read_log(), timeout)

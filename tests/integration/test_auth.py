@@ -3,14 +3,12 @@ and wrong passwords on 3.1.1 and 5, anonymous rules, SIGHUP reload, the
 verification cache, metrics and `ternctl passwd`."""
 
 import os
-import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import unittest
-import urllib.request
 
 import paho.mqtt.client as mqtt
 
@@ -54,13 +52,6 @@ class AuthTestCase(TernTestCase):
                         else password.encode(),
                         expect_rc=expect_rc)
         return c, ack
-
-    def metric(self, name):
-        with urllib.request.urlopen(self.broker.admin_url() + "/metrics",
-                                    timeout=5) as r:
-            text = r.read().decode()
-        m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
-        return int(m.group(1)) if m else None
 
 
 class PasswordTests(AuthTestCase):

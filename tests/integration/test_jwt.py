@@ -36,7 +36,6 @@ import subprocess
 import tempfile
 import time
 import unittest
-import urllib.request
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -164,13 +163,6 @@ class JwtCase(TernTestCase):
 
     # -- the broker's log and metrics
 
-    def wait_log_re(self, pattern, timeout=tern.TIMEOUT):
-        rx = re.compile(pattern, re.M)
-        m = wait_until(lambda: rx.search(self.broker.read_log()), timeout)
-        self.assertTrue(m, "%r not in the ternd log:\n%s" % (
-            pattern, self.broker.read_log()[-3000:]))
-        return m
-
     def assert_not_logged(self, token):
         """"never the token": neither the token nor any of its segments."""
         log = self.broker.read_log()
@@ -178,13 +170,6 @@ class JwtCase(TernTestCase):
         for seg in token.split("."):
             if len(seg) >= 16:
                 self.assertNotIn(seg, log)
-
-    def metric(self, name):
-        with urllib.request.urlopen(self.broker.admin_url() + "/metrics",
-                                    timeout=5) as r:
-            text = r.read().decode()
-        m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
-        return int(m.group(1)) if m else None
 
     def sighup(self):
         self.broker.proc.send_signal(signal.SIGHUP)

@@ -47,7 +47,6 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
 import certs
 import tern
@@ -330,20 +329,6 @@ class LdapCase(TernTestCase):
             self.assertEqual((p.topic, p.payload), (topic, b"ok"))
         else:
             watcher.assert_nothing()
-
-    def wait_log_re(self, pattern, timeout=tern.TIMEOUT):
-        rx = re.compile(pattern, re.M)
-        m = wait_until(lambda: rx.search(self.broker.read_log()), timeout)
-        self.assertTrue(m, "%r not in the ternd log:\n%s" % (
-            pattern, self.broker.read_log()[-3000:]))
-        return m
-
-    def metric(self, name):
-        with urllib.request.urlopen(self.broker.admin_url() + "/metrics",
-                                    timeout=5) as r:
-            text = r.read().decode()
-        m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
-        return int(m.group(1)) if m else None
 
 
 class SharedLdapCase(tern.SharedBrokerCase, LdapCase):
